@@ -1,0 +1,1 @@
+"""flowtriage's terminal UI (Textual): a thin consumer of engine snapshots."""
