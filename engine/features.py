@@ -13,6 +13,7 @@ joins the window computation so that a window spanning a rotation boundary sees 
 
 from __future__ import annotations
 
+import numpy as np
 import polars as pl
 
 DNS_PORT = 53
@@ -155,6 +156,23 @@ def _flow_features() -> list[pl.Expr]:
     ]
 
 
+_MIX = 0x9E3779B97F4A7C15  # 2^64 / golden ratio: the usual multiplicative hash constant
+
+
+def _key(*cols: str | pl.Expr) -> pl.Expr:
+    """A 64-bit key for a combination of columns: xor-multiply mixing of their values.
+
+    Several times cheaper than hashing a struct. Each step is a bijection of the running key
+    (u64 multiplication by an odd constant wraps), and address columns enter as string
+    hashes, so two groups share a key only by a 2^-64 coincidence. Grouping uses all 64 bits.
+    """
+    acc = pl.lit(0x2545F4914F6CDD1D, dtype=pl.UInt64)
+    for c in cols:
+        e = pl.col(c) if isinstance(c, str) else c
+        acc = (acc ^ e.cast(pl.UInt64)) * pl.lit(_MIX, dtype=pl.UInt64)
+    return acc
+
+
 def _ratio_aggs(prefix: str) -> list[pl.Expr]:
     """Answer/query asymmetry and message sizes: scale-free, meaningful on any network."""
     return [
@@ -169,7 +187,7 @@ def _ratio_aggs(prefix: str) -> list[pl.Expr]:
     ]
 
 
-def _host_aggs(key: str, peer: str, prefix: str) -> list[pl.Expr]:
+def _host_aggs(peer: str, prefix: str) -> list[pl.Expr]:
     return [
         pl.len().alias(f"{prefix}n"),
         _log1p(pl.len()).alias(f"{prefix}flows"),
@@ -186,7 +204,22 @@ def _host_aggs(key: str, peer: str, prefix: str) -> list[pl.Expr]:
 
 
 def build_features(flows: pl.DataFrame, history: pl.DataFrame | None = None) -> pl.DataFrame:
-    """One row of FEATURE_COLUMNS (Float64, finite) per flow of `flows`, in the same order."""
+    """One row of FEATURE_COLUMNS (Float32, finite) per flow of `flows`, in the same order."""
+    distinct, inverse = build_feature_groups(flows, history)
+    return distinct[inverse]
+
+
+def build_feature_groups(
+    flows: pl.DataFrame, history: pl.DataFrame | None = None
+) -> tuple[pl.DataFrame, np.ndarray]:
+    """Distinct feature rows and, per flow of `flows`, the index of its row.
+
+    Flows with the same per-flow values in the same groups (client, server, pair, conversation
+    windows) have identical features; floods and tunnels repeat them thousands of times. Working
+    on the distinct rows avoids materialising ~100 columns per flow and gives the models their
+    deduplicated input for free. (Rows from different groups may still be equal: callers that
+    need exact deduplication dedup the distinct rows again, which is cheap.)
+"""
     if history is not None and history.height:
         lo = flows["ts_first"].min()
         if lo is not None:
@@ -197,40 +230,54 @@ def build_features(flows: pl.DataFrame, history: pl.DataFrame | None = None) -> 
         combined = pl.concat(parts, how="vertical_relaxed")
     else:
         combined = flows.select(_NEEDED).with_columns(_own=pl.lit(True))
+    w0, w1 = WINDOWS[0], WINDOWS[-1]
+    wv = f"w{CONVERSATION_WINDOW}"
+    # Each grouping gets one u64 key (a hash of its columns): grouping and joining on one
+    # integer is several times faster than on a timestamp plus address strings.
+    keys = {
+        **{f"kc{w}": _key(f"w{w}", "_ch") for w in WINDOWS},
+        **{f"ks{w}": _key(f"w{w}", "_sh") for w in WINDOWS},
+        **{f"kp{w}": _key(f"w{w}", "_ch", "_sh") for w in WINDOWS},
+        "kpeer": _key(f"w{w0}", "_sh"),
+        "kv": _key(wv, "_ch", "cport", "_sh", "_ph"),
+        "ksock": _key(wv, "_ch", "cport"),
+    }
     base = (
         _base(combined)
-        .with_columns(_row=pl.int_range(pl.len()))
-        .with_columns(_flow_features())
+        .with_columns(
+            _ch=pl.col("client").hash(seed=1),
+            _sh=pl.col("server").hash(seed=1),
+            _ph=pl.col("proto").hash(seed=2),
+            **{f"w{w}": pl.col(f"w{w}").dt.epoch("ms") for w in WINDOWS},
+        )
+        .with_columns(
+            **keys,
+            # every input of the per-flow features, so equal _kf means equal per-flow features
+            _kf=_key(*[pl.col(c).hash(seed=3) for c in
+                       ("proto", "tcp_flags", "duration", "packets", "bytes", "flows", "role")]),
+        )
         .collect()
     )
     lf = base.lazy()
-    out = lf
+    tables: list[tuple[str, pl.LazyFrame]] = []
     for w in WINDOWS:
-        wk = f"w{w}"
-        client = lf.group_by(wk, "client").agg(_host_aggs("client", "server", f"c{w}_"))
-        server = lf.group_by(wk, "server").agg(_host_aggs("server", "client", f"s{w}_"))
-        pair = lf.group_by(wk, "client", "server").agg(
+        client = lf.group_by(f"kc{w}").agg(_host_aggs("_sh", f"c{w}_")).cache()
+        tables.append((f"kc{w}", client))
+        tables.append((f"ks{w}", lf.group_by(f"ks{w}").agg(_host_aggs("_ch", f"s{w}_"))))
+        tables.append((f"kp{w}", lf.group_by(f"kp{w}").agg(
             pl.len().alias(f"p{w}_n"),
             _log1p(pl.len()).alias(f"p{w}_flows"),
             _log1p(pl.col("cport").n_unique()).alias(f"p{w}_ports"),
             pl.col("tiny").mean().alias(f"p{w}_tiny_share"),
             *_ratio_aggs(f"p{w}_"),
-        )
-        out = (
-            out.join(client, on=[wk, "client"], how="left")
-            .join(server, on=[wk, "server"], how="left")
-            .join(pair, on=[wk, "client", "server"], how="left")
-        )
-        if w == WINDOWS[0]:
-            peer = client.select(
-                pl.col(wk),
-                pl.col("client").alias("server"),
+        )))
+        if w == w0:
+            # the client context of this flow's server end (same key shape as kc{w0})
+            tables.append(("kpeer", client.select(
+                pl.col(f"kc{w}").alias("kpeer"),
                 *[pl.col(f"c{w}_{a}").alias(f"peer{w}_{a}") for a in _PEER_AGGS],
-            )
-            out = out.join(peer, on=[wk, "server"], how="left")
-    wv = f"w{CONVERSATION_WINDOW}"
-    conv_keys = [wv, "client", "cport", "server", "proto"]
-    conv = lf.group_by(conv_keys).agg(
+            )))
+    tables.append(("kv", lf.group_by("kv").agg(
         _log1p(pl.len()).alias("v_flows"),
         _log1p(pl.col("packets").sum()).alias("v_packets"),
         *_ratio_aggs("v_"),
@@ -240,14 +287,32 @@ def build_features(flows: pl.DataFrame, history: pl.DataFrame | None = None) -> 
             (pl.col("ts_first").max() - pl.col("ts_first").min()).dt.total_milliseconds()
             / 1000.0 / pl.max_horizontal(pl.len() - 1, pl.lit(1))
         ).alias("v_gap"),
-    )
+    )))
     # How many servers the same client socket talks to (a scanner's fixed source port).
-    conv_servers = lf.group_by(wv, "client", "cport").agg(
-        _log1p(pl.col("server").n_unique()).alias("v_servers")
+    tables.append(("ksock", lf.group_by("ksock").agg(
+        _log1p(pl.col("_sh").n_unique()).alias("v_servers")
+    )))
+    own = base.select(
+        *keys, "_kf", "_own", "role", "is_tcp", "proto", "tcp_flags", "duration", "packets",
+        "bytes", "flows", "tiny",
     )
-    out = out.join(conv, on=conv_keys, how="left").join(conv_servers, on=[wv, "client", "cport"],
-                                                        how="left")
-    w0, w1 = WINDOWS[0], WINDOWS[-1]
+    if not own["_own"].all():
+        own = own.filter(pl.col("_own"))
+    own = own.with_columns(_kx=_key("_kf", *keys))
+    ids = own.select("_kx").with_row_index("_i")
+    first = ids.group_by("_kx").agg(pl.col("_i").first()).with_row_index("_g")
+    inverse = (
+        ids.join(first.select("_kx", "_g"), on="_kx", how="left", maintain_order="left")["_g"]
+        .to_numpy()
+    )
+    distinct = own[first["_i"]]
+    # Narrow joins (one key column each) on the distinct rows only, stacked side by side.
+    joined = pl.collect_all([
+        distinct.lazy().select(k).join(t, on=k, how="left", maintain_order="left").drop(k)
+        for k, t in tables
+    ])
+    out = pl.concat([distinct.lazy().with_columns(_flow_features()).collect(), *joined],
+                    how="horizontal").lazy()
     out = out.with_columns(
         *[(pl.col(f"c{w}_n") / pl.col(f"s{w}_n")).alias(f"c{w}_share_of_server") for w in WINDOWS],
         *[(pl.col(f"p{w}_n") / pl.col(f"c{w}_n")).alias(f"p{w}_share_of_client") for w in WINDOWS],
@@ -256,9 +321,7 @@ def build_features(flows: pl.DataFrame, history: pl.DataFrame | None = None) -> 
         (pl.col(f"c{w0}_n") / pl.col(f"c{w1}_n")).alias("burst_client"),
         (pl.col(f"p{w0}_n") / pl.col(f"p{w1}_n")).alias("burst_pair"),
     )
-    return (
-        out.filter(pl.col("_own"))
-        .sort("_row")
-        .select([pl.col(c).cast(pl.Float64).fill_null(0.0).fill_nan(0.0) for c in FEATURE_COLUMNS])
-        .collect()
-    )
+    distinct_features = out.select(
+        [pl.col(c).fill_null(0.0).fill_nan(0.0).cast(pl.Float32) for c in FEATURE_COLUMNS]
+    ).collect()
+    return distinct_features, inverse
