@@ -1,0 +1,124 @@
+"""Rules: named nfdump filters with a label and a severity, applied to flows as whole columns.
+
+`RuleSet.apply(flows)` gives, per flow and in the same order:
+- rule_label: the label of the highest-severity matching rule (ties: the first in config order),
+  null when no rule matches;
+- rule_names: the names of all matching rules in config order, comma-joined ("" when none);
+- rule_severity: the highest matching severity (0.0 when none).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+import polars as pl
+
+from engine.config import RuleConfig
+from engine.filters import FilterError, compile_filter
+
+__all__ = ["FilterError", "Rule", "RuleError", "RuleSet", "compile_filter", "RULE_COLUMNS"]
+
+RULE_COLUMNS: dict[str, pl.DataType] = {
+    "rule_label": pl.String(),
+    "rule_names": pl.String(),
+    "rule_severity": pl.Float64(),
+}
+
+
+class RuleError(ValueError):
+    """A rule that cannot be used; names the rule and, for a bad filter, carries the FilterError."""
+
+    def __init__(self, rule: str, message: str, filter_error: FilterError | None = None) -> None:
+        self.rule = rule
+        self.filter_error = filter_error
+        super().__init__(f"rule {rule!r}: {message}")
+
+
+@dataclass(frozen=True)
+class Rule:
+    name: str
+    label: str
+    filter: str
+    severity: float = 0.5
+    expr: pl.Expr = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        if not self.name or "," in self.name:
+            raise RuleError(self.name, "a rule name must be non-empty and contain no comma")
+        if not self.label:
+            raise RuleError(self.name, "a rule needs a label")
+        if not (isinstance(self.severity, (int, float)) and math.isfinite(self.severity) and self.severity >= 0):
+            raise RuleError(self.name, f"severity must be a finite number >= 0, got {self.severity!r}")
+        if not self.filter.strip():
+            # nfdump reads an empty filter as "match everything": never what a rule means.
+            raise RuleError(self.name, "empty filter")
+        try:
+            expr = compile_filter(self.filter)
+        except FilterError as exc:
+            raise RuleError(self.name, f"bad filter: {exc}", exc) from None
+        object.__setattr__(self, "expr", expr)
+
+    @classmethod
+    def from_config(cls, rc: RuleConfig) -> Rule:
+        return cls(name=rc.name, label=rc.label, filter=rc.filter, severity=float(rc.severity))
+
+
+@dataclass(frozen=True)
+class RuleSet:
+    rules: tuple[Rule, ...] = ()
+
+    def __post_init__(self) -> None:
+        seen: set[str] = set()
+        for rule in self.rules:
+            if rule.name in seen:
+                raise RuleError(rule.name, "duplicate rule name")
+            seen.add(rule.name)
+
+    @classmethod
+    def from_config(cls, rules: Iterable[RuleConfig]) -> RuleSet:
+        """Compile every rule; the first bad one raises RuleError naming it."""
+        return cls(tuple(Rule.from_config(rc) for rc in rules))
+
+    def __len__(self) -> int:
+        return len(self.rules)
+
+    def match_columns(self) -> list[pl.Expr]:
+        """One boolean expression per rule, in config order (for drill-down: which rules fired)."""
+        return [rule.expr.alias(rule.name) for rule in self.rules]
+
+    def columns(self) -> list[pl.Expr]:
+        """The three rule columns as expressions, to add to a lazy pipeline with with_columns."""
+        if not self.rules:
+            return [
+                pl.lit(None, dtype=pl.String).alias("rule_label"),
+                pl.lit("", dtype=pl.String).alias("rule_names"),
+                pl.lit(0.0, dtype=pl.Float64).alias("rule_severity"),
+            ]
+        names = pl.concat_str(
+            [pl.when(rule.expr).then(pl.lit(rule.name)) for rule in self.rules],
+            separator=",",
+            ignore_nulls=True,
+        ).fill_null("")
+        severity = pl.max_horizontal(
+            [pl.when(rule.expr).then(pl.lit(float(rule.severity))).otherwise(0.0) for rule in self.rules]
+        )
+        # A when/then chain takes the first true branch: order by severity, stable on config order.
+        ranked = sorted(range(len(self.rules)), key=lambda i: -self.rules[i].severity)
+        label: pl.Expr | pl.Then | pl.ChainedThen | None = None
+        for i in ranked:
+            cond, value = self.rules[i].expr, pl.lit(self.rules[i].label, dtype=pl.String)
+            label = pl.when(cond).then(value) if label is None else label.when(cond).then(value)  # type: ignore[union-attr]
+        assert label is not None
+        return [
+            label.otherwise(pl.lit(None, dtype=pl.String)).alias("rule_label"),  # type: ignore[union-attr]
+            names.alias("rule_names"),
+            severity.cast(pl.Float64).alias("rule_severity"),
+        ]
+
+    def apply(self, flows: pl.DataFrame | pl.LazyFrame) -> pl.DataFrame:
+        """rule_label, rule_names, rule_severity: one row per flow, same order."""
+        lazy = flows.lazy() if isinstance(flows, pl.DataFrame) else flows
+        # with_columns, not select: literal columns must broadcast to one row per flow.
+        return lazy.with_columns(self.columns()).select(list(RULE_COLUMNS)).collect()
