@@ -28,9 +28,11 @@ shortened).
 from __future__ import annotations
 
 import ipaddress
+import operator
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import reduce
 
 import polars as pl
 
@@ -572,16 +574,24 @@ _OPS: dict[str, Callable[[pl.Expr, int], pl.Expr]] = {
     "<=": lambda e, v: e <= v,
 }
 
-_DOTTED_QUAD = r"^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$"
-
-
 def _ipv4_value(column: str) -> pl.Expr:
     """Dotted quad -> integer, vectorised; null for anything else (IPv6, garbage)."""
-    parts = pl.col(column).str.extract_groups(_DOTTED_QUAD)
-    octets = [parts.struct.field(str(i + 1)).cast(pl.Int64) for i in range(4)]
-    valid = pl.all_horizontal([o <= 255 for o in octets])
+    # splitn keeps any extra dots in the last part, so "1.2.3.4.5" fails the cast.
+    parts = pl.col(column).str.splitn(".", 4)
+    octets = [parts.struct.field(f"field_{i}").cast(pl.Int64, strict=False) for i in range(4)]
+    valid = pl.all_horizontal([o.is_between(0, 255) for o in octets])
     value = octets[0] * 16777216 + octets[1] * 65536 + octets[2] * 256 + octets[3]
     return pl.when(valid).then(value)
+
+
+def _ipv4_matcher(low: int, high: int) -> Callable[[pl.Series], pl.Series]:
+    # Flow addresses repeat a lot: convert each distinct value once, then look rows up.
+    def match(s: pl.Series) -> pl.Series:
+        distinct = s.unique().to_frame("a")
+        hits = distinct.filter(_ipv4_value("a").is_between(low, high))["a"]
+        return s.is_in(hits.implode())
+
+    return match
 
 
 def _ipv6_matcher(network: ipaddress.IPv6Network) -> Callable[[pl.Series], pl.Series]:
@@ -606,15 +616,17 @@ def _address_expr(node: Address) -> pl.Expr:
         if net.prefixlen == 32:
             return pl.col(node.column) == str(net.network_address)
         lo, hi = int(net.network_address), int(net.broadcast_address)
-        return _ipv4_value(node.column).is_between(lo, hi)
-    return pl.col(node.column).map_batches(_ipv6_matcher(net), return_dtype=pl.Boolean)
+        return pl.col(node.column).map_batches(_ipv4_matcher(lo, hi), return_dtype=pl.Boolean, is_elementwise=True)
+    return pl.col(node.column).map_batches(_ipv6_matcher(net), return_dtype=pl.Boolean, is_elementwise=True)
 
 
 def _proto_expr(number: int) -> pl.Expr:
+    # Canonical flows print known protocols by name (engine.schema.PROTO_NAMES), others by
+    # number or by the name nfdump printed; a handful of equalities beats is_in on strings.
     spellings = {str(number)} | {name.upper() for name, n in PROTO_NUMBERS.items() if n == number}
     if number in PROTO_NAMES:
-        spellings.add(PROTO_NAMES[number].upper())
-    return pl.col("proto").str.to_uppercase().is_in(sorted(spellings))
+        spellings.add(PROTO_NAMES[number])
+    return reduce(operator.or_, [pl.col("proto") == s for s in sorted(spellings)])
 
 
 def _is_ipv6(column: str) -> pl.Expr:
@@ -628,9 +640,9 @@ def to_expr(node: Node) -> pl.Expr:
     if isinstance(node, Not):
         return ~to_expr(node.child)
     if isinstance(node, And):
-        return pl.all_horizontal([to_expr(c) for c in node.children])
+        return reduce(operator.and_, [to_expr(c) for c in node.children])
     if isinstance(node, Or):
-        return pl.any_horizontal([to_expr(c) for c in node.children])
+        return reduce(operator.or_, [to_expr(c) for c in node.children])
     if isinstance(node, Compare):
         leaf = _OPS[node.op](_FIELDS[node.field](), node.value)
     elif isinstance(node, PortIn):

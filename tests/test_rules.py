@@ -125,7 +125,7 @@ def test_number_suffixes_scale_by_1000_and_hex():
 
 def test_proto_by_name_number_and_as_printed():
     df = flows({"proto": "TCP"}, {"proto": "UDP"}, {"proto": "ICMP"}, {"proto": "ICMP6"},
-               {"proto": "GRE"}, {"proto": "ESP"}, {"proto": "99"}, {"proto": "udp"})
+               {"proto": "GRE"}, {"proto": "ESP"}, {"proto": "99"}, {"proto": "17"})
     assert selected("proto tcp", df) == [1]
     assert selected("proto 6", df) == [1]
     assert selected("proto udp", df) == [2, 8]
