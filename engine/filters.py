@@ -38,7 +38,7 @@ import polars as pl
 
 from engine.schema import PROTO_NAMES, TCP_FLAG_LETTERS
 
-__all__ = ["FilterError", "compile_filter", "parse_filter"]
+__all__ = ["FilterError", "compile_filter", "format_filter", "parse_filter"]
 
 
 class FilterError(ValueError):
@@ -290,14 +290,14 @@ class _Parser:
         while self.is_or():
             self.start = self.take().pos
             children.append(self.and_expr())
-        return children[0] if len(children) == 1 else Or(tuple(children))
+        return _either(Or, children)
 
     def and_expr(self) -> Node:
         children = [self.unary()]
         while self.is_and():
             self.start = self.take().pos
             children.append(self.unary())
-        return children[0] if len(children) == 1 else And(tuple(children))
+        return _either(And, children)
 
     def unary(self) -> Node:
         tok = self.peek()
@@ -361,7 +361,7 @@ class _Parser:
             if self.peek().word == "in":
                 self.take()
                 nets = self.address_list()
-                return _either(join, [Or(tuple(Address(f"{s}_addr", n) for n in nets)) for s in sides])
+                return _either(join, [_either(Or, [Address(f"{s}_addr", n) for n in nets]) for s in sides])
             net = self.address(host=True)
             return _either(join, [Address(f"{s}_addr", net) for s in sides])
         if kw == "net":
@@ -523,7 +523,14 @@ class _Parser:
 
 
 def _either(join: type[And] | type[Or], nodes: list[Node]) -> Node:
-    return nodes[0] if len(nodes) == 1 else join(tuple(nodes))
+    """One node, or `join` of them with nested joins of the same kind spliced in (a or (b or c)
+    is a or b or c), so equal filters give equal ASTs whatever their grouping."""
+    if len(nodes) == 1:
+        return nodes[0]
+    flat: list[Node] = []
+    for node in nodes:
+        flat.extend(node.children if isinstance(node, join) else (node,))
+    return join(tuple(flat))
 
 
 def parse_filter(text: str) -> Node:
@@ -668,3 +675,53 @@ def compile_filter(text: str) -> pl.Expr:
     An empty filter matches every flow, as in nfdump. Raises FilterError.
     """
     return to_expr(parse_filter(text))
+
+
+# ---------------------------------------------------------------------------------------------
+# Printing an AST back as nfdump filter text
+
+def _format_address(node: Address) -> str:
+    side = node.column.removesuffix("_addr")
+    net = node.network
+    if net.prefixlen == net.max_prefixlen:
+        return f"{side} ip {net.network_address}"
+    return f"{side} net {net}"
+
+
+def _format_compare(node: Compare) -> str:
+    op = "=" if node.op == "==" else node.op
+    if node.field in ("src_port", "dst_port"):
+        return f"{node.field.removesuffix('_port')} port {op} {node.value}"
+    return f"{node.field} {op} {node.value}"
+
+
+def format_filter(node: Node) -> str:
+    """AST -> nfdump filter text that parses back to the same AST (for display and checks)."""
+
+    def wrap(child: Node, inside: type) -> str:
+        text = format_filter(child)
+        needs = isinstance(child, Or) and inside is And or isinstance(child, (And, Or)) and inside is Not
+        return f"({text})" if needs else text
+
+    if isinstance(node, Any):
+        return "any"
+    if isinstance(node, Not):
+        return "not " + wrap(node.child, Not)
+    if isinstance(node, And):
+        return " and ".join(wrap(c, And) for c in node.children)
+    if isinstance(node, Or):
+        return " or ".join(wrap(c, Or) for c in node.children)
+    if isinstance(node, Compare):
+        return _format_compare(node)
+    if isinstance(node, PortIn):
+        return f"{node.column.removesuffix('_port')} port in [{' '.join(map(str, node.ports))}]"
+    if isinstance(node, Proto):
+        name = PROTO_NAMES.get(node.number)
+        return f"proto {name.lower() if name else node.number}"
+    if isinstance(node, Address):
+        return _format_address(node)
+    if isinstance(node, Flags):
+        return "flags " + "".join(ch for ch, bit in _TCP_FLAG_BITS.items() if node.mask & bit)
+    if isinstance(node, Family):
+        return f"ipv{node.version}"
+    raise TypeError(f"unknown filter node {node!r}")  # pragma: no cover

@@ -6,7 +6,7 @@ import polars as pl
 import pytest
 
 from engine.config import Config, RuleConfig
-from engine.filters import And, Compare, Not, Or, parse_filter
+from engine.filters import And, Compare, Not, Or, format_filter, parse_filter
 from engine.rules import FilterError, Rule, RuleError, RuleSet, compile_filter
 from engine.schema import FLOW_SCHEMA
 
@@ -252,6 +252,39 @@ def test_compiled_expression_works_lazily_and_is_reusable():
     df = flows({}, {"proto": "TCP"})
     assert df.lazy().filter(expr).collect()["line"].to_list() == [1]
     assert df.with_columns(hit=expr)["hit"].to_list() == [True, False]
+
+
+def test_compiled_expression_runs_on_the_streaming_engine():
+    expr = compile_filter("net 10.0.0.0/8 or net 2001:db8::/32 or port 53")
+    df = flows({"src_addr": "10.0.0.1", "dst_port": 1}, {"src_addr": "2001:db8::9", "dst_port": 1}, {"dst_port": 1})
+    assert df.lazy().filter(expr).collect(engine="streaming")["line"].to_list() == [1, 2]
+
+
+def test_grouping_does_not_change_the_ast():
+    assert parse_filter("(port 53 or proto tcp) or bytes > 1") == parse_filter("port 53 or (proto tcp or bytes > 1)")
+    assert parse_filter("port 53 and (proto udp and bytes > 1)") == parse_filter("(port 53 and proto udp) and bytes > 1")
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "not packets > 1 and bytes > 2 or flows > 3",
+        "not (packets > 1 and (bytes > 2 or flows > 3))",
+        "proto udp and not (src port 53 or dst port 53)",
+        "src and dst port 53 or src or dst port 853",
+        "port in [53 853] and not flags SA",
+        "ip in [10.1.2.3 172.16.0.0/16 2001:db8::/32] and ipv4",
+        "net 10.0.0.0 255.0.0.0 and not host 10.0.0.1 or inet6",
+        "proto 99 or proto icmp6 or proto ipv6 or proto 0x11",
+        "flags X or flags > 16 or flags 2",
+        "duration >= 1000 and pps > 1k and bps < 1m and bpp = 100 and tos 184",
+        "not not any",
+        *[rc.filter for rc in Config().rules],
+    ],
+)
+def test_format_filter_round_trips(text):
+    ast = parse_filter(text)
+    assert parse_filter(format_filter(ast)) == ast
 
 
 # ------------------------------------------------------------------------- errors

@@ -22,7 +22,7 @@ import polars as pl
 import pytest
 
 from engine.config import Config
-from engine.rules import RuleSet, compile_filter
+from engine.rules import FilterError, RuleSet, compile_filter
 from engine.schema import FLOW_SCHEMA, PROTO_NAMES
 from tests.conftest import FIXTURES
 
@@ -113,6 +113,9 @@ AGREE: list[str | tuple[str, str]] = [
     "not port 53",
     "port in [53 443 853]",
     "src port > 1023 and dst port < 1024",
+    "src and dst port 53",
+    "src or dst port 53",
+    "src and dst net 127.40.0.0/16",
     "port 771",  # ICMP port unreachable (type 3, code 3)
     "net 10.0.0.0/8",
     "net 127.10.0.0/16",
@@ -201,3 +204,34 @@ def test_the_corpus_exercises_the_rules(corpus):
     assert {"amplification", "zero_packet", "tunnel"} <= fired
     counts = {text: sum(theirs(text).values()) for text in ("ipv6", "flags S and not flags A", "pps > 10", "tos > 0")}
     assert all(n > 0 for n in counts.values()), counts
+
+
+# Our error cases that nfdump rejects too (it has no position, only "syntax error at ..."),
+# and spellings both accept. Our extensions (=>, C/E flags) are left out on purpose.
+REJECTED_BY_BOTH = [
+    "packets > x", "prot udp", "port 53)", "(port 53", ")", "port 53 and", "port 53 or or port 54",
+    "not", "port 53 port 54", "proto xyz", "proto", "port 70000", "ip 10.0.0", "net 10.0.0.0",
+    "flags SZ", "bytes != 3", "duration > 1.5", "bytes = = 1", "port in [53",
+]
+ACCEPTED_BY_BOTH = [
+    "", "any", "PROTO Udp AND NOT Src Port 53", "proto udp && ! src port 53", "packets gt 1K",
+    "bytes < 0x3e8", "net 10.1.2.99/24", "ip in [10.1.2.3 172.16.0.0/16]", "flags 2", "inet6",
+    "src tos > 0", "port in [ 53, 853 ]", "port 53 # comment", "dst host 2001:db8::35",
+]
+
+
+def nfdump_accepts(text: str) -> bool:
+    return subprocess.run([str(NFDUMP), "-Z", text], capture_output=True).returncode == 0
+
+
+@pytest.mark.parametrize("text", REJECTED_BY_BOTH)
+def test_what_we_reject_nfdump_rejects(text):
+    with pytest.raises(FilterError):
+        compile_filter(text)
+    assert not nfdump_accepts(text)
+
+
+@pytest.mark.parametrize("text", ACCEPTED_BY_BOTH)
+def test_what_nfdump_accepts_we_accept(text):
+    compile_filter(text)
+    assert nfdump_accepts(text)
