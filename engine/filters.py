@@ -221,6 +221,8 @@ _PRIMITIVES = (
     "ipv4/ipv6, not, '('"
 )
 
+MAX_DEPTH = 100
+
 _NUMBER = re.compile(r"^(?:(\d+)([kmgt]?)|0x([0-9a-f]+))$", re.IGNORECASE)
 _SCALE = {"": 1, "k": 10**3, "m": 10**6, "g": 10**9, "t": 10**12}
 
@@ -234,6 +236,7 @@ class _Parser:
         self.tokens = tokenize(text)
         self.i = 0
         self.start = 0  # position where the current primitive began, for "after '...'" context
+        self.depth = 0  # open parentheses and nots
 
     # -- token helpers
 
@@ -299,18 +302,29 @@ class _Parser:
             children.append(self.unary())
         return _either(And, children)
 
+    def nest(self, tok: Token) -> None:
+        # Python recursion is the parse stack; refuse absurd nesting before it overflows.
+        self.depth += 1
+        if self.depth > MAX_DEPTH:
+            raise self.fail(tok, f"filter nests deeper than {MAX_DEPTH} levels", "a shallower filter")
+
     def unary(self) -> Node:
         tok = self.peek()
         if tok.kind == "not" or tok.word == "not":
+            self.nest(tok)
             self.start = self.take().pos
-            return Not(self.unary())
+            node = Not(self.unary())
+            self.depth -= 1
+            return node
         return self.primary()
 
     def primary(self) -> Node:
         tok = self.peek()
         if tok.kind == "(":
+            self.nest(tok)
             self.take()
             node = self.or_expr()
+            self.depth -= 1
             close = self.peek()
             if close.kind != ")":
                 self.start = tok.pos

@@ -330,6 +330,15 @@ def test_filter_errors_carry_position_and_expectation(text, position, expected, 
     assert reason in err.reason, err.reason
 
 
+def test_absurd_nesting_is_a_filter_error_not_a_crash():
+    assert selected("(" * 100 + "any" + ")" * 100, flows({})) == [1]
+    with pytest.raises(FilterError, match="nests deeper than 100") as info:
+        compile_filter("(" * 5000 + "any" + ")" * 5000)
+    assert info.value.position == 100
+    with pytest.raises(FilterError, match="nests deeper"):
+        compile_filter("not " * 3000 + "any")
+
+
 def test_filter_error_message_points_a_caret_at_the_position():
     with pytest.raises(FilterError) as info:
         compile_filter("proto udp and packets > lots")
