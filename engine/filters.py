@@ -27,6 +27,7 @@ shortened).
 
 from __future__ import annotations
 
+import difflib
 import ipaddress
 import operator
 import re
@@ -221,6 +222,11 @@ _PRIMITIVES = (
     "ipv4/ipv6, not, '('"
 )
 
+_KEYWORDS = (
+    "any", "proto", "ip", "host", "net", "port", "src", "dst", "tos", "flags", "ipv4", "ipv6",
+    "inet", "inet6", "not", "and", "or", *_COUNTERS,
+)
+
 MAX_DEPTH = 100
 
 _NUMBER = re.compile(r"^(?:(\d+)([kmgt]?)|0x([0-9a-f]+))$", re.IGNORECASE)
@@ -405,7 +411,9 @@ class _Parser:
                 f"nfdump keyword {tok.text!r} is not supported: flows carry no such field",
                 f"a filter primitive ({_PRIMITIVES})",
             )
-        raise self.fail(tok, f"unknown keyword {tok.text!r}", f"a filter primitive ({_PRIMITIVES})")
+        close = difflib.get_close_matches(kw, _KEYWORDS, n=1, cutoff=0.6)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        raise self.fail(tok, f"unknown keyword {tok.text!r}{hint}", f"a filter primitive ({_PRIMITIVES})")
 
     def comparator(self) -> str:
         tok = self.peek()

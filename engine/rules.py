@@ -49,8 +49,9 @@ class Rule:
             raise RuleError(self.name, "a rule name must be non-empty and contain no comma")
         if not self.label:
             raise RuleError(self.name, "a rule needs a label")
-        if not (isinstance(self.severity, (int, float)) and math.isfinite(self.severity) and self.severity >= 0):
-            raise RuleError(self.name, f"severity must be a finite number >= 0, got {self.severity!r}")
+        # Severity sits on the same 0..1 scale as a detector score, so the two can be combined.
+        if not (isinstance(self.severity, (int, float)) and math.isfinite(self.severity) and 0 <= self.severity <= 1):
+            raise RuleError(self.name, f"severity must be between 0 and 1, got {self.severity!r}")
         if not self.filter.strip():
             # nfdump reads an empty filter as "match everything": never what a rule means.
             raise RuleError(self.name, "empty filter")

@@ -294,7 +294,9 @@ def test_format_filter_round_trips(text):
     [
         ("packets > x", 10, "a number", "expected a number after 'packets >'"),
         ("packets >", 9, "a number", "expected a number after 'packets >', found end of filter"),
-        ("prot udp", 0, "a filter primitive", "unknown keyword 'prot'"),
+        ("prot udp", 0, "a filter primitive", "unknown keyword 'prot' (did you mean 'proto'?)"),
+        ("packets > 1 and byts > 2", 16, "a filter primitive", "unknown keyword 'byts' (did you mean 'bytes'?)"),
+        ("frobnicate", 0, "a filter primitive", "unknown keyword 'frobnicate'"),
         ("port 53)", 7, "'and', 'or'", "unbalanced ')'"),
         ("(port 53", 8, "')'", "unbalanced '('"),
         (")", 0, "a filter primitive", "unbalanced ')'"),
@@ -515,6 +517,7 @@ def test_from_config_names_the_bad_rule():
         ({"name": "x", "label": "", "filter": "any", "severity": 0.5}, "needs a label"),
         ({"name": "x", "label": "scan", "filter": "any", "severity": float("nan")}, "severity"),
         ({"name": "x", "label": "scan", "filter": "any", "severity": -1.0}, "severity"),
+        ({"name": "x", "label": "scan", "filter": "any", "severity": 1.5}, "between 0 and 1"),
     ],
 )
 def test_rule_validation(kwargs, message):
