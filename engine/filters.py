@@ -370,11 +370,10 @@ class _Parser:
                 join = And if self.take().word == "and" else Or
                 self.take()
                 sides = ("src", "dst")
+            if self.peek().word not in ("ip", "host", "net", "port", "tos"):
+                raise self.fail_expected("ip, host, net, port or tos")
             tok = self.take()
             kw = tok.word
-            if kw not in ("ip", "host", "net", "port", "tos"):
-                self.i -= 1
-                raise self.fail_expected("ip, host, net, port or tos")
         if kw == "proto":
             return Proto(self.proto())
         if kw in ("ip", "host"):
@@ -382,7 +381,7 @@ class _Parser:
                 self.take()
                 nets = self.address_list()
                 return _either(join, [_either(Or, [Address(f"{s}_addr", n) for n in nets]) for s in sides])
-            net = self.address(host=True)
+            net = self.address()
             return _either(join, [Address(f"{s}_addr", net) for s in sides])
         if kw == "net":
             net = self.network()
@@ -469,7 +468,7 @@ class _Parser:
             )
         return PROTO_NUMBERS[tok.word]
 
-    def address(self, host: bool) -> ipaddress.IPv4Network | ipaddress.IPv6Network:
+    def address(self) -> ipaddress.IPv4Network | ipaddress.IPv6Network:
         tok = self.peek()
         if tok.kind != "word":
             raise self.fail_expected("an IP address")
@@ -486,7 +485,7 @@ class _Parser:
         return ipaddress.ip_network(addr)
 
     def network(self) -> ipaddress.IPv4Network | ipaddress.IPv6Network:
-        base = self.address(host=False).network_address
+        base = self.address().network_address
         tok = self.peek()
         if tok.kind == "/":
             self.take()
@@ -512,7 +511,7 @@ class _Parser:
                 return nets
             if self.peek().kind == "end":
                 raise self.fail_expected("']'")
-            base = self.address(host=True).network_address
+            base = self.address().network_address
             if self.peek().kind == "/":
                 self.take()
                 bits = self.number(0, base.max_prefixlen, "prefix length")

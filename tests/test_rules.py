@@ -308,6 +308,8 @@ def test_format_filter_round_trips(text):
         ("proto", 5, "a protocol", "expected a protocol name or number after 'proto'"),
         ("port 70000", 5, "a number in 0..65535", "outside 0..65535"),
         ("src packets > 1", 4, "ip, host, net, port or tos", "after 'src'"),
+        ("src", 3, "ip, host, net, port or tos", "after 'src', found end of filter"),
+        ("src or dst", 10, "ip, host, net, port or tos", "after 'src or dst', found end of filter"),
         ("host foo.example", 5, "an IPv4 or IPv6 address", "host names are not resolved"),
         ("ip 10.0.0", 3, "an IPv4 or IPv6 address", "expected an IP address"),
         ("net 10.0.0.0", 12, "'/bits' or a netmask", "after 'net 10.0.0.0'"),
