@@ -91,29 +91,32 @@ class RuleSet:
 
     def columns(self) -> list[pl.Expr]:
         """The three rule columns as expressions, to add to a lazy pipeline with with_columns."""
+        return self._derive([rule.expr for rule in self.rules])
+
+    def _derive(self, hits: list[pl.Expr]) -> list[pl.Expr]:
+        """rule_label, rule_names, rule_severity from one boolean expression per rule."""
         if not self.rules:
             return [
                 pl.lit(None, dtype=pl.String).alias("rule_label"),
                 pl.lit("", dtype=pl.String).alias("rule_names"),
                 pl.lit(0.0, dtype=pl.Float64).alias("rule_severity"),
             ]
+        pairs = list(zip(self.rules, hits, strict=True))
         names = pl.concat_str(
-            [pl.when(rule.expr).then(pl.lit(rule.name)) for rule in self.rules],
+            [pl.when(hit).then(pl.lit(rule.name)) for rule, hit in pairs],
             separator=",",
             ignore_nulls=True,
         ).fill_null("")
         severity = pl.max_horizontal(
-            [pl.when(rule.expr).then(pl.lit(float(rule.severity))).otherwise(0.0) for rule in self.rules]
+            [pl.when(hit).then(pl.lit(float(rule.severity))).otherwise(0.0) for rule, hit in pairs]
         )
         # A when/then chain takes the first true branch: order by severity, stable on config order.
-        ranked = sorted(range(len(self.rules)), key=lambda i: -self.rules[i].severity)
-        label: pl.Expr | pl.Then | pl.ChainedThen | None = None
-        for i in ranked:
-            cond, value = self.rules[i].expr, pl.lit(self.rules[i].label, dtype=pl.String)
-            label = pl.when(cond).then(value) if label is None else label.when(cond).then(value)  # type: ignore[union-attr]
-        assert label is not None
+        ranked = sorted(pairs, key=lambda pair: -pair[0].severity)
+        label = pl.when(ranked[0][1]).then(pl.lit(ranked[0][0].label, dtype=pl.String))
+        for rule, hit in ranked[1:]:
+            label = label.when(hit).then(pl.lit(rule.label, dtype=pl.String))  # type: ignore[assignment]
         return [
-            label.otherwise(pl.lit(None, dtype=pl.String)).alias("rule_label"),  # type: ignore[union-attr]
+            label.otherwise(pl.lit(None, dtype=pl.String)).alias("rule_label"),
             names.alias("rule_names"),
             severity.cast(pl.Float64).alias("rule_severity"),
         ]
@@ -121,5 +124,10 @@ class RuleSet:
     def apply(self, flows: pl.DataFrame | pl.LazyFrame) -> pl.DataFrame:
         """rule_label, rule_names, rule_severity: one row per flow, same order."""
         lazy = flows.lazy() if isinstance(flows, pl.DataFrame) else flows
-        # with_columns, not select: literal columns must broadcast to one row per flow.
-        return lazy.with_columns(self.columns()).select(list(RULE_COLUMNS)).collect()
+        if not self.rules:
+            # with_columns, not select: literal columns must broadcast to one row per flow.
+            return lazy.with_columns(self.columns()).select(list(RULE_COLUMNS)).collect()
+        # Evaluate each filter once into a mask column, then derive the three columns from masks.
+        masks = [f"__rule_{i}" for i in range(len(self.rules))]
+        matched = lazy.select([rule.expr.alias(m) for rule, m in zip(self.rules, masks, strict=True)])
+        return matched.select(self._derive([pl.col(m) for m in masks])).collect()
