@@ -63,7 +63,11 @@ def read_labels(path: str | Path, *, extra_classes: Iterable[str] = ()) -> pl.Da
 
 
 def join_labels(flows: pl.DataFrame, labels: pl.DataFrame) -> pl.Series:
-    """One label per row of `flows` (String, null where the labels file says nothing)."""
+    """One label per row of `flows` (String, null where the labels file says nothing).
+
+    `labels` is what read_labels returns, or any frame with `label` and either `file, line`
+    or the typed FLOW_KEY columns (then timestamps are compared to the millisecond).
+    """
     if "line" in labels.columns:
         joined = _join_provenance(flows, labels)
     else:
@@ -203,6 +207,8 @@ def _resolve_names(dumps: pl.Series, named: pl.Series) -> pl.DataFrame:
 
 def _join_flow_key(flows: pl.DataFrame, labels: pl.DataFrame) -> pl.Series:
     key = list(FLOW_KEY)
+    if _SECOND_PRECISION not in labels.columns:  # a frame built in code: exact timestamps
+        labels = labels.with_columns(pl.lit(False).alias(_SECOND_PRECISION))
     left = flows.select(pl.col(c).cast(FLOW_SCHEMA[c]) for c in key)
     precise = labels.filter(~pl.col(_SECOND_PRECISION)).select(*key, "label")
     coarse = labels.filter(pl.col(_SECOND_PRECISION)).select(

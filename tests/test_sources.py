@@ -72,3 +72,21 @@ def test_top_verdict_ties_break_by_name():
 def test_empty_input_gives_an_empty_typed_frame():
     out = summarize_sources(SCORED.head(0), threshold=0.5)
     assert out.height == 0 and out.schema == pl.Schema(SOURCE_SCHEMA)
+
+
+def test_printed_table_is_inert_and_narrow():
+    from engine.commands.sources import format_sources
+
+    hostile = SCORED.with_columns(
+        pl.when(pl.col("src_addr") == "10.0.0.9")
+        .then(pl.lit("10.0.0.9\x1b[2J\x1b]0;owned\x07"))
+        .otherwise(pl.col("src_addr"))
+        .alias("src_addr")
+    )
+    text = format_sources(summarize_sources(hostile, threshold=0.5))
+    assert "\x1b" not in text and "\x07" not in text
+    assert "10.0.0.9\\x1b[2J" in text
+    lines = text.splitlines()
+    assert lines[0].startswith("source") and len(lines) == 3
+    plain = format_sources(summarize_sources(SCORED, threshold=0.5)).splitlines()
+    assert max(len(line) for line in plain) <= 100

@@ -1,0 +1,128 @@
+"""`flowtriage train PATH... -o MODEL [--labels CSV] [--label-db DB]`: fit and save a model."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from engine.batch import expand_paths, file_progress, iter_flows, say, skipped_summary
+from engine.commands.support import add_quiet_option
+from engine.config import Config
+from engine.evaluate import evaluate
+from engine.labelsfile import join_labels, read_labels
+from engine.modelstore import save_model
+from engine.terminal import inert, stderr_console
+from engine.trainset import TrainingLabels, analyst_labels, assemble_labels
+
+
+def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+    parser = sub.add_parser(
+        "train",
+        parents=[common],
+        help="train a model from rule labels, analyst labels and an optional labels file",
+        description="Train a detector on dumps (files or directories). Labels, strongest "
+        "first: analyst labels from the label store, the --labels file, the config's rules; "
+        "other flows count as normal. Writes MODEL (skops) and MODEL.json beside it (its sidecar).",
+    )
+    parser.add_argument("paths", nargs="+", metavar="PATH", help="dump files or directories")
+    parser.add_argument("-o", "--output", required=True, metavar="MODEL", help="model file to write (.skops)")
+    parser.add_argument("--labels", metavar="CSV", help="labels file (DESIGN.md format)")
+    store = parser.add_mutually_exclusive_group()
+    store.add_argument(
+        "--label-db", metavar="DB", help="analyst label store (default: [labels] db in the config)"
+    )
+    store.add_argument("--no-label-db", action="store_true", help="ignore analyst labels")
+    add_quiet_option(parser)
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace, config: Config) -> int:
+    from engine.detect import Detector  # heavy imports only for the commands that need them
+
+    console = stderr_console(quiet=args.quiet)
+    out = Path(args.output)
+    if out.suffix != ".skops":
+        out = out.with_name(out.name + ".skops")
+        say(console, f"writing {inert(out)} (model files end in .skops)")
+    paths = expand_paths(args.paths, glob=config.watch.glob)
+    frames = []
+    with file_progress(paths, console, enabled=not args.quiet) as advance:
+        for item in iter_flows(paths, timezone=config.ingest.timezone):
+            frames.append(item.flows)
+            for line in skipped_summary(item):
+                say(console, line)
+            advance(item.path)
+    flows = pl.concat(frames)
+    if flows.height == 0:
+        from engine.errors import UserError
+
+        raise UserError(f"no flows in {len(paths)} file(s): nothing to train on")
+    labels = training_labels(flows, config, args)
+    detector = _new_detector(Detector, config)
+    detector.fit(flows, labels.labels)
+    metadata = _metadata(detector, flows, labels, paths, args, config)
+    save_model(detector, out, metadata=metadata)
+    _summary(console, out, metadata)
+    return 0
+
+
+def training_labels(flows: pl.DataFrame, config: Config, args: argparse.Namespace) -> TrainingLabels:
+    from engine.rules import RuleSet
+
+    rules = RuleSet.from_config(config.rules).apply(flows)["rule_label"]
+    from_file = None
+    if args.labels:
+        from_file = join_labels(flows, read_labels(args.labels, extra_classes=config.labels.extra_classes))
+    analyst = None
+    if not args.no_label_db:
+        db = Path(args.label_db) if args.label_db else config.labels_db_path
+        analyst = analyst_labels(flows, db, extra_classes=config.labels.extra_classes)
+    return assemble_labels(flows.height, analyst=analyst, labels_file=from_file, rules=rules)
+
+
+def _new_detector(cls: Any, config: Config) -> Any:
+    from_config = getattr(cls, "from_config", None)
+    return from_config(config) if callable(from_config) else cls()
+
+
+def _metadata(detector, flows, labels: TrainingLabels, paths, args, config) -> dict[str, Any]:
+    scored = detector.score(flows)
+    fit = evaluate(labels.labels, scored["verdict"], scored["score"])
+    start, end = flows["ts_first"].min(), flows["ts_last"].max()
+    return {
+        "version": str(getattr(detector, "version_", "")),
+        "detector": type(detector).__name__,
+        "features": list(getattr(detector, "feature_names_", [])),
+        "classes": [str(c) for c in getattr(detector, "classes_", [])],
+        "threshold": float(getattr(detector, "threshold", config.model.threshold)),
+        "training_window": {"start": str(start), "end": str(end)},
+        "flows": flows.height,
+        "files": [p.name for p in paths],
+        "label_counts": labels.counts(),
+        "label_origins": labels.origin_counts(),
+        "labels_file": Path(args.labels).name if args.labels else None,
+        "metrics": {
+            "on": "training data (in-sample: an upper bound, not a test)",
+            "macro_f1": fit.macro_f1,
+            "accuracy": fit.accuracy,
+            "roc_auc": fit.roc_auc,
+            "normal_flagged": fit.normal_flagged,
+            "per_class_f1": {c: m.f1 for c, m in fit.per_class.items()},
+            **({"detector": detector.metrics_} if hasattr(detector, "metrics_") else {}),
+        },
+    }
+
+
+def _summary(console, out: Path, meta: dict[str, Any]) -> None:
+    window = meta["training_window"]
+    counts = ", ".join(f"{k} {v}" for k, v in meta["label_counts"].items())
+    origins = ", ".join(f"{k} {v}" for k, v in meta["label_origins"].items())
+    print(f"model     {out}  (version {meta['version'] or '-'})")
+    print(f"flows     {meta['flows']} from {len(meta['files'])} file(s)")
+    print(f"window    {window['start']} .. {window['end']}")
+    print(f"labels    {counts}")
+    print(f"from      {origins}")
+    print(f"in-sample macro-F1 {meta['metrics']['macro_f1']:.4f} (training data, not a test)")
