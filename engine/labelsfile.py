@@ -75,6 +75,14 @@ def join_labels(flows: pl.DataFrame, labels: pl.DataFrame) -> pl.Series:
     return joined.alias("label").cast(pl.String)
 
 
+def join_many(flows: pl.DataFrame, labels: list[pl.DataFrame]) -> pl.Series:
+    """join_labels over several labels files; where two say something, the later one wins."""
+    if not labels:
+        return pl.repeat(None, flows.height, dtype=pl.String, eager=True).alias("label")
+    joined = [join_labels(flows, frame).alias(f"l{i}") for i, frame in enumerate(labels)]
+    return pl.DataFrame(joined[::-1]).select(pl.coalesce(pl.all()).alias("label"))["label"]
+
+
 def dump_name(path_expr: pl.Expr) -> pl.Expr:
     """The dump's base name without a compression suffix (the provenance `file` of labels)."""
     name = path_expr.str.replace(r"^.*[/\\]", "")

@@ -148,3 +148,18 @@ def test_empty_labels_are_ignored_and_missing_file_is_a_user_error(tmp_path):
     assert read_labels(path)["line"].to_list() == [3]
     with pytest.raises(UserError, match="no such labels file"):
         read_labels(tmp_path / "nope.csv")
+
+
+def test_several_labels_files_later_wins(tmp_path):
+    from engine.labelsfile import join_many
+
+    first, second = tmp_path / "a.csv", tmp_path / "b.csv"
+    first.write_text("file,line,label\nd.txt,2,scan\nd.txt,3,tunnel\n")
+    second.write_text(
+        "ts_first,src_addr,src_port,dst_addr,dst_port,proto,label\n"
+        "2027-01-11 01:38:18.706,127.10.66.7,33428,127.10.1.53,53,UDP,dns_flood\n"
+    )
+    flows = _flows(file=["d.txt", "d.txt", "d.txt"], line=[2, 3, 4], src_port=[1, 33428, 2])
+    joined = join_many(flows, [read_labels(first), read_labels(second)])
+    assert joined.to_list() == ["scan", "dns_flood", None]
+    assert join_many(flows, []).to_list() == [None, None, None]

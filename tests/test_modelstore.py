@@ -186,3 +186,18 @@ def test_versions_sit_side_by_side_oldest_first(tmp_path, data):
         assert v.path.name.startswith("model-") and v.sha8 == v.metadata["sha256"][:8]
         assert load_model(v.path) is not None
     assert list_versions(tmp_path / "missing") == []
+
+
+def test_a_zip_that_is_not_a_skops_archive_is_refused(tmp_path):
+    import hashlib
+    import zipfile
+
+    path = tmp_path / "m.skops"
+    with zipfile.ZipFile(path, "w") as zf:
+        zf.writestr("readme.txt", "hello")
+    data = path.read_bytes()
+    sidecar = {"format": "flowtriage-model", "format_version": 1,
+               "sha256": hashlib.sha256(data).hexdigest()}
+    sidecar_path(path).write_text(json.dumps(sidecar))
+    with pytest.raises(ModelRefused, match="not a valid skops model file"):
+        load_model(path)

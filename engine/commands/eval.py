@@ -12,7 +12,7 @@ from engine.commands.support import add_model_option, add_quiet_option, load_det
 from engine.config import Config
 from engine.errors import UserError
 from engine.evaluate import evaluate, format_report
-from engine.labelsfile import join_labels, read_labels
+from engine.labelsfile import join_many, read_labels
 from engine.terminal import inert, stderr_console
 
 
@@ -25,7 +25,10 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
         "file. Flows the labels file does not mention are left out of every figure.",
     )
     parser.add_argument("paths", nargs="+", metavar="PATH", help="dump files or directories")
-    parser.add_argument("--truth", required=True, metavar="CSV", help="labels file (DESIGN.md format)")
+    parser.add_argument(
+        "--truth", required=True, action="append", metavar="CSV",
+        help="labels file (DESIGN.md format); repeatable, a later file wins where two overlap",
+    )
     add_model_option(parser)
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
     parser.add_argument(
@@ -38,13 +41,14 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
 
 def run(args: argparse.Namespace, config: Config) -> int:
     console = stderr_console(quiet=args.quiet)
-    truth_labels = read_labels(args.truth, extra_classes=config.labels.extra_classes)
+    extra = config.labels.extra_classes
+    truth_labels = [read_labels(p, extra_classes=extra) for p in args.truth]
     paths = expand_paths(args.paths, glob=config.watch.glob)
     detector, model, meta = load_detector(args, config)
     truth, verdict, score = [], [], []
     with file_progress(paths, console, enabled=not args.quiet) as advance:
         for item, scored in iter_scored(paths, detector, timezone=config.ingest.timezone):
-            truth.append(join_labels(scored, truth_labels))
+            truth.append(join_many(scored, truth_labels))
             verdict.append(scored["verdict"])
             score.append(scored["score"])
             for line in skipped_summary(item):
@@ -53,7 +57,7 @@ def run(args: argparse.Namespace, config: Config) -> int:
     truth_all = pl.concat(truth)
     if truth_all.null_count() == truth_all.len():
         raise UserError(
-            f"{args.truth}: none of its rows matches a flow in {len(paths)} file(s); check the "
+            f"{', '.join(args.truth)}: no row matches a flow in {len(paths)} file(s); check the "
             "file names (dump name without directory or .gz) or the flow key columns"
         )
     report = evaluate(truth_all, pl.concat(verdict), pl.concat(score), n=tuple(args.n or (100, 1000)))

@@ -12,7 +12,7 @@ from engine.batch import expand_paths, file_progress, iter_flows, say, skipped_s
 from engine.commands.support import add_quiet_option
 from engine.config import Config
 from engine.evaluate import evaluate
-from engine.labelsfile import join_labels, read_labels
+from engine.labelsfile import join_many, read_labels
 from engine.modelstore import save_model
 from engine.terminal import inert, stderr_console
 from engine.trainset import TrainingLabels, analyst_labels, assemble_labels
@@ -29,7 +29,10 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     )
     parser.add_argument("paths", nargs="+", metavar="PATH", help="dump files or directories")
     parser.add_argument("-o", "--output", required=True, metavar="MODEL", help="model file to write (.skops)")
-    parser.add_argument("--labels", metavar="CSV", help="labels file (DESIGN.md format)")
+    parser.add_argument(
+        "--labels", action="append", metavar="CSV",
+        help="labels file (DESIGN.md format); repeatable, a later file wins where two overlap",
+    )
     store = parser.add_mutually_exclusive_group()
     store.add_argument(
         "--label-db", metavar="DB", help="analyst label store (default: [labels] db in the config)"
@@ -75,7 +78,8 @@ def training_labels(flows: pl.DataFrame, config: Config, args: argparse.Namespac
     rules = RuleSet.from_config(config.rules).apply(flows)["rule_label"]
     from_file = None
     if args.labels:
-        from_file = join_labels(flows, read_labels(args.labels, extra_classes=config.labels.extra_classes))
+        extra = config.labels.extra_classes
+        from_file = join_many(flows, [read_labels(p, extra_classes=extra) for p in args.labels])
     analyst = None
     if not args.no_label_db:
         db = Path(args.label_db) if args.label_db else config.labels_db_path
@@ -103,7 +107,7 @@ def _metadata(detector, flows, labels: TrainingLabels, paths, args, config) -> d
         "files": [p.name for p in paths],
         "label_counts": labels.counts(),
         "label_origins": labels.origin_counts(),
-        "labels_file": Path(args.labels).name if args.labels else None,
+        "labels_files": [Path(p).name for p in args.labels or ()],
         "metrics": {
             "on": "training data (in-sample: an upper bound, not a test)",
             "macro_f1": fit.macro_f1,
