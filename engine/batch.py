@@ -3,6 +3,8 @@
 Shared by the `score`, `train`, `eval` and `sources` commands. Files are read one at a time
 (memory stays near one file plus a few minutes of history); flows of the previous minutes are
 handed to the detector as `history`, so a window that spans a rotation sees both files.
+Each directory is one exporter's rotation: files are ordered by name within their directory,
+and history never crosses from one directory to another.
 """
 
 from __future__ import annotations
@@ -40,7 +42,7 @@ class FileFlows:
 
 def expand_paths(paths: Sequence[str | Path], *, glob: str = "*") -> list[Path]:
     """Files as given plus the dumps inside given directories (matching `glob`, not hidden),
-    deduplicated and sorted by name, which is rotation order for nfcapd names."""
+    deduplicated, grouped by directory and sorted by name (rotation order for nfcapd names)."""
     found: dict[Path, None] = {}
     for raw in paths:
         path = Path(raw)
@@ -59,15 +61,18 @@ def expand_paths(paths: Sequence[str | Path], *, glob: str = "*") -> list[Path]:
             raise UserError(f"{path}: no such file or directory")
     if not found:
         raise UserError(f"no dump files in {', '.join(str(p) for p in paths)}")
-    return sorted(found, key=lambda p: (p.name, str(p)))
+    return sorted(found, key=lambda p: (str(p.parent), p.name))
 
 
 def iter_flows(paths: Sequence[Path], *, timezone: str = "local") -> Iterator[FileFlows]:
     """Read each file whole, in the given order, with the flows of the minutes before it."""
     from engine.ingest import read_dump  # imported late: commands load only what they use
 
-    history = pl.DataFrame(schema=FLOW_SCHEMA)
+    empty = pl.DataFrame(schema=FLOW_SCHEMA)
+    history, directory = empty, None
     for path in paths:
+        if path.parent != directory:  # another exporter: its past is not this one's
+            history, directory = empty, path.parent
         try:
             result = read_dump(path, final=True, timezone=timezone)
         except OSError as exc:
