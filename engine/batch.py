@@ -26,8 +26,9 @@ from engine.errors import UserError
 from engine.schema import FLOW_SCHEMA, SCORED_SCHEMA, conform
 from engine.terminal import inert
 
-# Longer than the longest feature window, so context across a rotation is complete.
-HISTORY = timedelta(seconds=300)
+# Twice the longest feature window (60 s, tumbling): a window that starts in the previous file
+# is complete, with slack for router flows whose ts_first lags the rotation.
+HISTORY = timedelta(seconds=120)
 _NOT_DUMPS = (".json", ".skops", ".part", ".sqlite", ".sqlite-wal", ".sqlite-shm")
 
 
@@ -36,7 +37,7 @@ class FileFlows:
     path: Path
     flows: pl.DataFrame  # FLOW_SCHEMA, this file only
     history: pl.DataFrame  # FLOW_SCHEMA, the minutes before this file's flows
-    skipped: tuple[Any, ...]  # engine.ingest.SkippedLine
+    skipped: tuple[Any, ...]  # engine.ingest.SkippedLine, bad lines only (not headers)
     format: str | None
 
 
@@ -78,7 +79,7 @@ def iter_flows(paths: Sequence[Path], *, timezone: str = "local") -> Iterator[Fi
         except OSError as exc:
             raise UserError(f"{path}: cannot read: {exc.strerror or exc}") from None
         flows = result.flows
-        yield FileFlows(path, flows, history, tuple(result.skipped), result.format)
+        yield FileFlows(path, flows, history, tuple(result.bad_lines), result.format)
         if flows.height:
             newest = flows["ts_first"].max()
             history = pl.concat([history, flows]).filter(pl.col("ts_first") >= newest - HISTORY)
@@ -127,12 +128,17 @@ def say(console: Console, line: str) -> None:
 
 
 def iter_scored(
-    paths: Sequence[Path], detector: Any, *, timezone: str = "local"
+    paths: Sequence[Path], detector: Any, *, timezone: str = "local", rules: Any = None
 ) -> Iterator[tuple[FileFlows, pl.DataFrame]]:
-    """Score each file with the flows before it as history; yields SCORED_SCHEMA frames."""
+    """Score each file with the flows before it as history; yields SCORED_SCHEMA frames.
+
+    `rules` (an engine.rules.RuleSet) puts the names of the rules that fired into `reasons`.
+    """
+    extra = {} if rules is None else {"rules": rules}
     for item in iter_flows(paths, timezone=timezone):
         if item.flows.height:
-            scored = conform(detector.score(item.flows, history=item.history), SCORED_SCHEMA)
+            scored = detector.score(item.flows, history=item.history, **extra)
+            scored = conform(scored, SCORED_SCHEMA)
         else:
             scored = pl.DataFrame(schema=SCORED_SCHEMA)
         yield item, scored

@@ -47,6 +47,12 @@ BUNDLED_MODEL = Path(__file__).with_name("models") / "default.skops"
 # new estimator is added to the Detector; tests/test_modelstore.py round-trips each kind.
 TRUSTED_TYPES: frozenset[str] = frozenset(
     {
+        # our own model classes (engine.detect, engine.outlier): plain attributes only
+        "engine.detect.Detector",
+        "engine.outlier.IForestOutlier",
+        "engine.outlier.KNNOutlier",
+        "engine.outlier.ABODOutlier",
+        "engine.outlier.HBOSOutlier",
         # scikit-learn internals (Cython structures of fitted estimators)
         "sklearn.tree._tree.Tree",
         "sklearn.neighbors._kd_tree.KDTree",

@@ -8,7 +8,7 @@ import json
 import polars as pl
 
 from engine.batch import expand_paths, file_progress, iter_scored, say, skipped_summary
-from engine.commands.support import add_model_option, add_quiet_option, load_detector
+from engine.commands.support import add_model_option, add_quiet_option, load_detector, ruleset
 from engine.config import Config
 from engine.errors import UserError
 from engine.evaluate import evaluate, format_report
@@ -47,7 +47,9 @@ def run(args: argparse.Namespace, config: Config) -> int:
     detector, model, meta = load_detector(args, config)
     truth, verdict, score = [], [], []
     with file_progress(paths, console, enabled=not args.quiet) as advance:
-        for item, scored in iter_scored(paths, detector, timezone=config.ingest.timezone):
+        for item, scored in iter_scored(
+            paths, detector, timezone=config.ingest.timezone, rules=ruleset(config)
+        ):
             truth.append(join_many(scored, truth_labels))
             verdict.append(scored["verdict"])
             score.append(scored["score"])

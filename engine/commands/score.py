@@ -7,7 +7,7 @@ import argparse
 import polars as pl
 
 from engine.batch import expand_paths, file_progress, iter_scored, say, skipped_summary
-from engine.commands.support import add_model_option, add_quiet_option, load_detector
+from engine.commands.support import add_model_option, add_quiet_option, load_detector, ruleset
 from engine.config import Config
 from engine.output import FORMATS, write_frame
 from engine.schema import SCORED_SCHEMA
@@ -43,7 +43,9 @@ def run(args: argparse.Namespace, config: Config) -> int:
     kept: list[pl.DataFrame] = []
     total = flagged = 0
     with file_progress(paths, console, enabled=not args.quiet) as advance:
-        for item, scored in iter_scored(paths, detector, timezone=config.ingest.timezone):
+        for item, scored in iter_scored(
+            paths, detector, timezone=config.ingest.timezone, rules=ruleset(config)
+        ):
             suspicious = scored.filter(pl.col("score") >= threshold)
             kept.append(scored if args.all else suspicious)
             total += scored.height

@@ -7,7 +7,7 @@ import argparse
 import polars as pl
 
 from engine.batch import expand_paths, file_progress, iter_scored, say, skipped_summary
-from engine.commands.support import add_model_option, add_quiet_option, load_detector
+from engine.commands.support import add_model_option, add_quiet_option, load_detector, ruleset
 from engine.config import Config
 from engine.output import FORMATS, write_frame
 from engine.sources import summarize_sources
@@ -41,7 +41,9 @@ def run(args: argparse.Namespace, config: Config) -> int:
     detector, _, _ = load_detector(args, config)
     frames = []
     with file_progress(paths, console, enabled=not args.quiet) as advance:
-        for item, scored in iter_scored(paths, detector, timezone=config.ingest.timezone):
+        for item, scored in iter_scored(
+            paths, detector, timezone=config.ingest.timezone, rules=ruleset(config)
+        ):
             frames.append(scored)
             for line in skipped_summary(item):
                 say(console, line)

@@ -43,3 +43,10 @@ def load_detector(args: argparse.Namespace, config: Config) -> tuple[Any, Path, 
     if not all(hasattr(detector, name) for name in ("score", "explain", "threshold")):
         raise ModelRefused(f"{path}: holds a {type(detector).__name__}, not a flowtriage detector")
     return detector, path, read_metadata(path)
+
+
+def ruleset(config: Config) -> Any:
+    """The configured rules, for rule names in `reasons` (and rule labels when training)."""
+    from engine.rules import RuleSet
+
+    return RuleSet.from_config(config.rules)

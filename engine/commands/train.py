@@ -9,7 +9,7 @@ from typing import Any
 import polars as pl
 
 from engine.batch import expand_paths, file_progress, iter_flows, say, skipped_summary
-from engine.commands.support import add_quiet_option
+from engine.commands.support import add_quiet_option, ruleset
 from engine.config import Config
 from engine.evaluate import evaluate
 from engine.labelsfile import join_many, read_labels
@@ -43,7 +43,8 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
 
 
 def run(args: argparse.Namespace, config: Config) -> int:
-    from engine.detect import Detector  # heavy imports only for the commands that need them
+    # Heavy imports only for the command that needs them.
+    from engine.detect import Detector, training_labels
 
     console = stderr_console(quiet=args.quiet)
     out = Path(args.output)
@@ -63,19 +64,24 @@ def run(args: argparse.Namespace, config: Config) -> int:
         from engine.errors import UserError
 
         raise UserError(f"no flows in {len(paths)} file(s): nothing to train on")
-    labels = training_labels(flows, config, args)
-    detector = _new_detector(Detector, config)
-    detector.fit(flows, labels.labels)
-    metadata = _metadata(detector, flows, labels, paths, args, config)
+    rules = ruleset(config)
+    truth, analyst = label_sources(flows, config, args)
+    labels, weights = training_labels(flows, truth=truth, analyst=analyst, rules=rules)
+    origins = assemble_labels(
+        flows.height, analyst=analyst, labels_file=truth, rules=rules.apply(flows)["rule_label"]
+    )
+    detector = Detector.from_config(config.model)
+    detector.fit(flows, labels, sample_weight=weights)
+    metadata = _metadata(detector, flows, labels, origins, paths, args, rules)
     save_model(detector, out, metadata=metadata)
     _summary(console, out, metadata)
     return 0
 
 
-def training_labels(flows: pl.DataFrame, config: Config, args: argparse.Namespace) -> TrainingLabels:
-    from engine.rules import RuleSet
-
-    rules = RuleSet.from_config(config.rules).apply(flows)["rule_label"]
+def label_sources(
+    flows: pl.DataFrame, config: Config, args: argparse.Namespace
+) -> tuple[pl.Series | None, pl.Series | None]:
+    """Labels-file and analyst labels aligned with `flows` (None where there are none)."""
     from_file = None
     if args.labels:
         extra = config.labels.extra_classes
@@ -84,29 +90,26 @@ def training_labels(flows: pl.DataFrame, config: Config, args: argparse.Namespac
     if not args.no_label_db:
         db = Path(args.label_db) if args.label_db else config.labels_db_path
         analyst = analyst_labels(flows, db, extra_classes=config.labels.extra_classes)
-    return assemble_labels(flows.height, analyst=analyst, labels_file=from_file, rules=rules)
+    return from_file, analyst
 
 
-def _new_detector(cls: Any, config: Config) -> Any:
-    from_config = getattr(cls, "from_config", None)
-    return from_config(config) if callable(from_config) else cls()
-
-
-def _metadata(detector, flows, labels: TrainingLabels, paths, args, config) -> dict[str, Any]:
-    scored = detector.score(flows)
-    fit = evaluate(labels.labels, scored["verdict"], scored["score"])
+def _metadata(detector, flows, labels, origins: TrainingLabels, paths, args, rules) -> dict:
+    scored = detector.score(flows, rules=rules)
+    fit = evaluate(labels, scored["verdict"], scored["score"])
     start, end = flows["ts_first"].min(), flows["ts_last"].max()
+    params = {k: v for k, v in vars(detector).items() if not k.endswith("_")}
     return {
-        "version": str(getattr(detector, "version_", "")),
+        "version": str(detector.version_),
         "detector": type(detector).__name__,
-        "features": list(getattr(detector, "feature_names_", [])),
-        "classes": [str(c) for c in getattr(detector, "classes_", [])],
-        "threshold": float(getattr(detector, "threshold", config.model.threshold)),
+        "params": params,
+        "features": list(detector.feature_names_),
+        "classes": [str(c) for c in detector.classes_],
+        "threshold": float(detector.threshold),
         "training_window": {"start": str(start), "end": str(end)},
         "flows": flows.height,
         "files": [p.name for p in paths],
-        "label_counts": labels.counts(),
-        "label_origins": labels.origin_counts(),
+        "label_counts": dict(detector.label_counts_),
+        "label_origins": origins.origin_counts(),
         "labels_files": [Path(p).name for p in args.labels or ()],
         "metrics": {
             "on": "training data (in-sample: an upper bound, not a test)",
