@@ -28,3 +28,23 @@ def test_missing_paths_and_empty_directories_are_user_errors(tmp_path):
         expand_paths([tmp_path / "nope"])
     with pytest.raises(UserError, match="no dump files in"):
         expand_paths([tmp_path])
+
+
+def test_progress_bar_prints_file_names_inert(tmp_path):
+    import io
+
+    from rich.console import Console
+
+    from engine.batch import file_progress
+
+    hostile = tmp_path / "nfcapd.1\x1b]0;owned\x07.txt"
+    plain = tmp_path / "nfcapd.2.txt"
+    for path in (hostile, plain):
+        path.write_text("x" * 100)
+    sink = io.StringIO()
+    console = Console(file=sink, force_terminal=True, width=100)
+    with file_progress([hostile, plain], console) as advance:
+        advance(hostile)
+        console.print("done")
+    out = sink.getvalue()
+    assert "\x1b]0;owned" not in out and "\\x1b]0;owned\\x07" in out
