@@ -24,17 +24,23 @@ _WRITERS: dict[str, Callable[[pl.DataFrame, Path], None]] = {
 FORMATS: tuple[str, ...] = tuple(_WRITERS)
 
 
-def write_frame(df: pl.DataFrame, path: str | Path) -> Path:
-    """Write `df` to `path` as CSV, Parquet or JSON lines (by extension); return the path."""
+def check_output(path: str | Path) -> Path:
+    """Refuse an unusable OUT before any work is done (unknown format, missing directory)."""
     path = Path(path)
-    writer = _WRITERS.get(path.suffix.lower())
-    if writer is None:
+    if path.suffix.lower() not in _WRITERS:
         raise UserError(
             f"{path}: unknown output format {path.suffix or '(no extension)'!r}; "
             f"use one of {', '.join(FORMATS)}"
         )
     if not path.parent.is_dir():
         raise UserError(f"{path}: directory {path.parent} does not exist")
+    return path
+
+
+def write_frame(df: pl.DataFrame, path: str | Path) -> Path:
+    """Write `df` to `path` as CSV, Parquet or JSON lines (by extension); return the path."""
+    path = check_output(path)
+    writer = _WRITERS[path.suffix.lower()]
     # Same directory, so the rename is atomic; a plain name (not mkstemp) keeps umask permissions.
     tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.part")
     try:

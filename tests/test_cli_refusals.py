@@ -41,3 +41,17 @@ def test_a_missing_input_is_named(tmp_path, capsys, model):
     missing = tmp_path / "nfcapd.nope.txt"
     assert main(["score", str(missing), "--model", str(model), "-o", str(tmp_path / "o.csv")]) == 2
     assert f"{missing}: no such file or directory" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["score", str(DUMP), "-o", "out.xlsx"], "unknown output format '.xlsx'"),
+        (["sources", str(DUMP), "-o", "nodir/out.csv"], "directory nodir does not exist"),
+        (["train", str(DUMP), "-o", "nodir/m.skops"], "directory nodir does not exist"),
+    ],
+)
+def test_an_unusable_output_is_refused_before_any_work(tmp_path, monkeypatch, capsys, argv, message):
+    monkeypatch.chdir(tmp_path)
+    assert main(argv) == 2
+    assert message in capsys.readouterr().err

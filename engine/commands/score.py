@@ -9,7 +9,7 @@ import polars as pl
 from engine.batch import expand_paths, file_progress, iter_scored, say, skipped_summary
 from engine.commands.support import add_model_option, add_quiet_option, load_detector, ruleset
 from engine.config import Config
-from engine.output import FORMATS, write_frame
+from engine.output import FORMATS, check_output, write_frame
 from engine.schema import SCORED_SCHEMA
 from engine.terminal import inert, stderr_console
 
@@ -37,6 +37,8 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
 
 def run(args: argparse.Namespace, config: Config) -> int:
     console = stderr_console(quiet=args.quiet)
+    if args.output:
+        check_output(args.output)
     paths = expand_paths(args.paths, glob=config.watch.glob)
     detector, model, _ = load_detector(args, config)
     threshold = config.model.threshold

@@ -11,6 +11,7 @@ import polars as pl
 from engine.batch import expand_paths, file_progress, iter_flows, say, skipped_summary
 from engine.commands.support import add_quiet_option, ruleset
 from engine.config import Config
+from engine.errors import UserError
 from engine.evaluate import evaluate
 from engine.labelsfile import join_many, read_labels
 from engine.modelstore import save_model
@@ -43,15 +44,17 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
 
 
 def run(args: argparse.Namespace, config: Config) -> int:
-    # Heavy imports only for the command that needs them.
-    from engine.detect import Detector, training_labels
-
     console = stderr_console(quiet=args.quiet)
     out = Path(args.output)
     if out.suffix != ".skops":
         out = out.with_name(out.name + ".skops")
         say(console, f"writing {inert(out)} (model files end in .skops)")
+    if not out.parent.is_dir():
+        raise UserError(f"{out}: directory {out.parent} does not exist")
     paths = expand_paths(args.paths, glob=config.watch.glob)
+    # Heavy imports only for the command that needs them.
+    from engine.detect import Detector, training_labels
+
     frames = []
     with file_progress(paths, console, enabled=not args.quiet) as advance:
         for item in iter_flows(paths, timezone=config.ingest.timezone):
@@ -61,8 +64,6 @@ def run(args: argparse.Namespace, config: Config) -> int:
             advance(item.path)
     flows = pl.concat(frames)
     if flows.height == 0:
-        from engine.errors import UserError
-
         raise UserError(f"no flows in {len(paths)} file(s): nothing to train on")
     rules = ruleset(config)
     truth, analyst = label_sources(flows, config, args)
