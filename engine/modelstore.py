@@ -156,6 +156,18 @@ def read_metadata(path: str | Path) -> dict[str, Any]:
     return meta
 
 
+def version_warnings(meta: dict[str, Any]) -> list[str]:
+    """Libraries whose version differs from the one that wrote the model (worth a warning:
+    scikit-learn does not promise that a model behaves the same across versions)."""
+    saved = meta.get("libraries") or {}
+    now = library_versions()
+    return [
+        f"{name} {saved[name]} wrote this model, {now[name]} is installed"
+        for name in ("scikit-learn", "pyod", "skops", "numpy")
+        if name in saved and saved[name] != now.get(name)
+    ]
+
+
 def load_model(path: str | Path | None = None) -> Any:
     """Load a model written by save_model, after the checks in the module docstring.
 

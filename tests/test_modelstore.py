@@ -6,6 +6,7 @@ import pickle
 
 import numpy as np
 import pytest
+import sklearn
 from pyod.models.hbos import HBOS
 from pyod.models.iforest import IForest
 from pyod.models.knn import KNN
@@ -201,3 +202,16 @@ def test_a_zip_that_is_not_a_skops_archive_is_refused(tmp_path):
     sidecar_path(path).write_text(json.dumps(sidecar))
     with pytest.raises(ModelRefused, match="not a valid skops model file"):
         load_model(path)
+
+
+def test_version_differences_are_named(tmp_path, data):
+    from engine.modelstore import version_warnings
+
+    X, y = data
+    path = save_model(_fit(RandomForestClassifier(n_estimators=2), X, y), tmp_path / "m.skops", metadata=META)
+    meta = read_metadata(path)
+    assert version_warnings(meta) == []
+    meta["libraries"]["scikit-learn"] = "0.24.2"
+    assert version_warnings(meta) == [
+        f"scikit-learn 0.24.2 wrote this model, {sklearn.__version__} is installed"
+    ]

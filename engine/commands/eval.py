@@ -44,7 +44,7 @@ def run(args: argparse.Namespace, config: Config) -> int:
     extra = config.labels.extra_classes
     truth_labels = [read_labels(p, extra_classes=extra) for p in args.truth]
     paths = expand_paths(args.paths, glob=config.watch.glob)
-    detector, model, meta = load_detector(args, config)
+    detector, model, meta = load_detector(args, config, console)
     truth, verdict, score = [], [], []
     with file_progress(paths, console, enabled=not args.quiet) as advance:
         for item, scored in iter_scored(

@@ -40,7 +40,7 @@ def run(args: argparse.Namespace, config: Config) -> int:
     if args.output:
         check_output(args.output)
     paths = expand_paths(args.paths, glob=config.watch.glob)
-    detector, model, _ = load_detector(args, config)
+    detector, model, _ = load_detector(args, config, console)
     threshold = config.model.threshold
     kept: list[pl.DataFrame] = []
     total = flagged = 0

@@ -40,7 +40,7 @@ def run(args: argparse.Namespace, config: Config) -> int:
     if args.output:
         check_output(args.output)
     paths = expand_paths(args.paths, glob=config.watch.glob)
-    detector, _, _ = load_detector(args, config)
+    detector, _, _ = load_detector(args, config, console)
     frames = []
     with file_progress(paths, console, enabled=not args.quiet) as advance:
         for item, scored in iter_scored(

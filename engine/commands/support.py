@@ -6,8 +6,17 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from rich.console import Console
+from rich.text import Text
+
 from engine.config import Config
-from engine.modelstore import BUNDLED_MODEL, ModelRefused, load_model, read_metadata
+from engine.modelstore import (
+    BUNDLED_MODEL,
+    ModelRefused,
+    load_model,
+    read_metadata,
+    version_warnings,
+)
 
 
 def add_model_option(parser: argparse.ArgumentParser) -> None:
@@ -29,8 +38,11 @@ def model_path(args: argparse.Namespace, config: Config) -> Path:
     return Path(args.model or config.model.path or BUNDLED_MODEL)
 
 
-def load_detector(args: argparse.Namespace, config: Config) -> tuple[Any, Path, dict[str, Any]]:
-    """The detector named by --model / config / the bundled default, checked and loaded."""
+def load_detector(
+    args: argparse.Namespace, config: Config, console: Console | None = None
+) -> tuple[Any, Path, dict[str, Any]]:
+    """The detector named by --model / config / the bundled default, checked and loaded;
+    library version differences from the training run are reported on `console`."""
     path = model_path(args, config)
     if path == BUNDLED_MODEL and not path.exists():
         raise ModelRefused(
@@ -42,7 +54,11 @@ def load_detector(args: argparse.Namespace, config: Config) -> tuple[Any, Path, 
     # a `score` method) does not.
     if not all(hasattr(detector, name) for name in ("score", "explain", "threshold")):
         raise ModelRefused(f"{path}: holds a {type(detector).__name__}, not a flowtriage detector")
-    return detector, path, read_metadata(path)
+    meta = read_metadata(path)
+    if console is not None:
+        for warning in version_warnings(meta):
+            console.print(Text(f"warning: {path.name}: {warning}"))
+    return detector, path, meta
 
 
 def ruleset(config: Config) -> Any:
