@@ -75,7 +75,7 @@ def run(args: argparse.Namespace, config: Config) -> int:
     detector.fit(flows, labels, sample_weight=weights)
     metadata = _metadata(detector, flows, labels, origins, paths, args, rules)
     save_model(detector, out, metadata=metadata)
-    _summary(console, out, metadata)
+    _summary(out, metadata)
     return 0
 
 
@@ -124,11 +124,12 @@ def _metadata(detector, flows, labels, origins: TrainingLabels, paths, args, rul
     }
 
 
-def _summary(console, out: Path, meta: dict[str, Any]) -> None:
+def _summary(out: Path, meta: dict[str, Any]) -> None:
     window = meta["training_window"]
-    counts = ", ".join(f"{k} {v}" for k, v in meta["label_counts"].items())
+    by_count = sorted(meta["label_counts"].items(), key=lambda kv: (-kv[1], kv[0]))
+    counts = ", ".join(f"{k} {v}" for k, v in by_count)
     origins = ", ".join(f"{k} {v}" for k, v in meta["label_origins"].items())
-    print(f"model     {out}  (version {meta['version'] or '-'})")
+    print(f"model     {inert(out)}  (version {meta['version'] or '-'})")
     print(f"flows     {meta['flows']} from {len(meta['files'])} file(s)")
     print(f"window    {window['start']} .. {window['end']}")
     print(f"labels    {counts}")
