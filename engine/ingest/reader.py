@@ -129,12 +129,14 @@ def _csv_fast_path(region: bytes, *, file: str, cursor: Cursor, final: bool, tz:
     fmt = header_fmt or cursor.format
     if fmt not in csvfmt.LAYOUTS or first_nl < 0:
         return None
-    if any(region.find(marker, first_nl) >= 0 for marker in detect.HEADER_MARKERS):
-        return None
+    # No scan for other headers here: any foreign line fails the typed read or validation
+    # below, and the exact line path takes over.
     body_start = first_nl + 1 if header_fmt else 0
     body_end = len(region)
+    # the Summary block closes a dump: look for it only near the end
+    tail_from = max(body_start, len(region) - 512)
     for marker in csvfmt.TRAILER_MARKERS:
-        pos = region.find(marker, max(body_start - 1, 0))
+        pos = region.find(marker, max(tail_from - 1, 0))
         if pos >= 0:
             body_end = min(body_end, pos + 1)
     body = region[body_start:body_end]
