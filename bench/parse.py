@@ -110,7 +110,7 @@ def generate(fmt: str, flows: int, out: Path) -> int:
 
 
 MEASURE = r"""
-import json, resource, sys, time
+import json, sys, time
 import psutil
 mode, path, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
 import polars as pl
@@ -132,7 +132,9 @@ else:
     frame = pd.read_csv(path, usecols=list(range(13)), nrows=n)
     rows, size = len(frame), int(frame.memory_usage(deep=True).sum())
 elapsed = time.perf_counter() - t0
-peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+# VmHWM is this process's own high-water mark (ru_maxrss can carry the parent's over exec)
+hwm = next(l for l in open("/proc/self/status") if l.startswith("VmHWM:"))
+peak = int(hwm.split()[1]) * 1024
 print(json.dumps({"rows": rows, "seconds": elapsed, "peak": peak - base, "size": size}))
 """
 

@@ -166,4 +166,4 @@ def parse_csv_body(layout: CsvLayout, body: bytes, first_line: int, *, file: str
     flows, valid = build(layout, raw, file=file, timezone=timezone)
     if not bool(valid.all()):
         return None
-    return flows
+    return flows, expected

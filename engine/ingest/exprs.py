@@ -123,11 +123,14 @@ def ts_series(text: pl.Series) -> pl.Series:
 
 
 def scaled_series(text: pl.Series) -> tuple[pl.Series, pl.Series]:
+    """Like `scaled`, but only the rows that are not plain integers take the slow parse."""
     plain = text.cast(pl.Int64, strict=False)
     missing = plain.is_null() & text.is_not_null()
     if not missing.any():
         return plain, pl.Series([False], dtype=pl.Boolean).extend_constant(False, text.len() - 1)
-    value = by_unique(text, lambda c: scaled(c)[0])
+    rows = missing.arg_true()
+    parsed = by_unique(text.gather(rows), lambda c: scaled(c)[0])
+    value = plain.scatter(rows, parsed)
     return value, missing & value.is_not_null()
 
 

@@ -16,7 +16,7 @@ import polars as pl
 
 from engine.ingest import exprs
 
-_SAMPLE = 2000
+_SAMPLE = 400
 _MIN_ROWS = 64  # below this the regex path is cheaper than learning a layout
 # fields in print order; "arrow" is only a boundary
 _ORDER = (
@@ -80,11 +80,13 @@ def learn(texts: pl.Series, record: re.Pattern) -> dict | None:
         if not cols:
             return None
         seps[g] = cols.most_common(1)[0][0]
-    bounds = {}
-    for i, g in enumerate(sig):
-        lo = spans[sig[i - 1]][1] if i else 0
-        hi = spans[sig[i + 1]][0] if i + 1 < len(sig) else length
-        bounds[g] = (lo, hi)
+    # Each gap between observed values is split in the middle: a value wider than any in
+    # the sample then leaves a space inside some slice, which the row checks refuse.
+    cuts = [0]
+    for left, right in zip(sig, sig[1:], strict=False):
+        cuts.append((spans[left][1] + spans[right][0] + 1) // 2)
+    cuts.append(length)
+    bounds = {g: (cuts[i], cuts[i + 1]) for i, g in enumerate(sig)}
     return {
         "length": length,
         "sig": sig,
@@ -95,7 +97,7 @@ def learn(texts: pl.Series, record: re.Pattern) -> dict | None:
 
 
 def parse_fixed(lines: pl.DataFrame, layout: dict, *, file: str):
-    """-> (flows, line numbers handled). Only rows of the learned length are attempted."""
+    """-> (flows, mask over `lines` of the rows parsed here). Other rows: regex path."""
     b, seps = layout["bounds"], layout["seps"]
     text = pl.col("text")
 
@@ -103,11 +105,12 @@ def parse_fixed(lines: pl.DataFrame, layout: dict, *, file: str):
         lo, hi = b[g]
         return text.str.slice(lo, hi - lo).str.strip_chars()
 
-    cand = lines.filter(
+    fits = lines.select(
         (text.str.len_bytes() == layout["length"]) & (text.str.slice(layout["arrow"], 2) == "->")
-    )
+    ).to_series()
+    cand = lines if bool(fits.all()) else lines.filter(fits)
     if cand.height == 0:
-        return pl.DataFrame(schema=exprs.FLOW_SCHEMA), pl.Series("n", [], dtype=pl.Int64)
+        return pl.DataFrame(schema=exprs.FLOW_SCHEMA), pl.Series([False] * lines.height)
     lo, hi = b["ts"]
     cols = {
         "n": pl.col("n"),
@@ -128,7 +131,6 @@ def parse_fixed(lines: pl.DataFrame, layout: dict, *, file: str):
         cols["flags"] = field("flags")
         cols["tos"] = field("tos")
     raw = cand.lazy().select(**cols).collect()
-    # the expensive conversions run per distinct value (seconds, durations, scaled numbers)
     packets, approx_p = exprs.scaled_series(raw["pkts"])
     nbytes, approx_b = exprs.scaled_series(raw["bytes"])
     raw = raw.with_columns(
@@ -139,18 +141,16 @@ def parse_fixed(lines: pl.DataFrame, layout: dict, *, file: str):
         approx_v=approx_p | approx_b,
     )
     icmp = bool(raw["dst_port"].str.contains(".", literal=True).any())
-    # a value wider than the learned column shifts its neighbours: refuse such rows here
+    spaced = ["proto", "src_addr", "dst_addr"] + (["flags"] if "flags" in raw.columns else [])
     ok = (
         pl.col("src_sep").is_in([":", "."])
         & pl.col("dst_sep").is_in([":", "."])
-        & pl.col("proto").str.contains(r"^[A-Za-z0-9]+$")
-        & ~pl.col("src_addr").str.contains(" ", literal=True)
-        & ~pl.col("dst_addr").str.contains(" ", literal=True)
+        & ~pl.any_horizontal([pl.col(c).str.contains(" ", literal=True) for c in spaced])
     )
     columns = {
         "ts_first": pl.col("ts_v"),
         "duration": pl.col("dur_v"),
-        "proto": pl.when(ok).then(exprs.proto(pl.col("proto"))),
+        "proto": pl.when(ok).then(exprs.proto(pl.col("proto").replace("", None))),
         "src_addr": pl.col("src_addr").replace("", None),
         "src_port": exprs.port(pl.col("src_port"), type_code=False),
         "dst_addr": pl.col("dst_addr").replace("", None),
@@ -165,4 +165,7 @@ def parse_fixed(lines: pl.DataFrame, layout: dict, *, file: str):
         columns["tcp_flags"] = exprs.tcp_flags(pl.col("flags"))
         columns["tos"] = pl.col("tos").cast(pl.Int16, strict=False)
     flows, valid = exprs.build(raw, columns, file=file)
-    return flows, raw["n"].filter(valid)
+    if cand is lines:
+        return flows, valid
+    mask = pl.Series([False] * lines.height).scatter(fits.arg_true(), valid)
+    return flows, mask

@@ -64,8 +64,9 @@ def parse_text(lines: pl.DataFrame, *, file: str) -> tuple[pl.DataFrame, pl.Data
         layout = fixedwidth.learn(lines["text"], _RECORD_PY)
         if layout is not None:
             fast, handled = fixedwidth.parse_fixed(lines, layout, file=file)
-            if handled.len():
-                lines = lines.filter(~pl.col("n").is_in(handled.implode()))
+            if bool(handled.all()):
+                return fast, lines.clear()
+            lines = lines.filter(~handled)
     flows, rest = _parse_regex(lines, file=file)
     if fast is None or fast.height == 0:
         return flows, rest
