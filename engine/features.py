@@ -173,11 +173,14 @@ def _key(*cols: str | pl.Expr) -> pl.Expr:
     return acc
 
 
+_N = pl.col("n").sum()  # flows in a group of conversations
+
+
 def _ratio_aggs(prefix: str) -> list[pl.Expr]:
     """Answer/query asymmetry and message sizes: scale-free, meaningful on any network."""
     return [
         ((pl.col("a_bytes").sum() + 1.0) / (pl.col("q_bytes").sum() + 1.0)).log().alias(f"{prefix}ans_q"),
-        pl.col("is_ans").mean().alias(f"{prefix}ans_share"),
+        (pl.col("n_ans").sum() / _N).alias(f"{prefix}ans_share"),
         _log1p(pl.col("q_bytes").sum() / pl.max_horizontal(pl.col("q_pkts").sum(), pl.lit(1))).alias(
             f"{prefix}q_bpp"
         ),
@@ -188,17 +191,18 @@ def _ratio_aggs(prefix: str) -> list[pl.Expr]:
 
 
 def _host_aggs(peer: str, prefix: str) -> list[pl.Expr]:
+    """Context of one address (as client or as server) in a window, from its conversations."""
     return [
-        pl.len().alias(f"{prefix}n"),
-        _log1p(pl.len()).alias(f"{prefix}flows"),
+        _N.alias(f"{prefix}n"),
+        _log1p(_N).alias(f"{prefix}flows"),
         _log1p(pl.col("packets").sum()).alias(f"{prefix}packets"),
         _log1p(pl.col("bytes").sum()).alias(f"{prefix}bytes"),
         _log1p(pl.col(peer).n_unique()).alias(f"{prefix}peers"),
         _log1p(pl.col("cport").n_unique()).alias(f"{prefix}ports"),
-        (pl.col("cport").n_unique() / pl.len()).alias(f"{prefix}port_reuse"),
-        pl.col("tiny").mean().alias(f"{prefix}tiny_share"),
-        pl.col("is_tcp").mean().alias(f"{prefix}tcp_share"),
-        pl.col("is_other").mean().alias(f"{prefix}other_share"),
+        (pl.col("cport").n_unique() / _N).alias(f"{prefix}port_reuse"),
+        (pl.col("n_tiny").sum() / _N).alias(f"{prefix}tiny_share"),
+        (pl.col("n_tcp").sum() / _N).alias(f"{prefix}tcp_share"),
+        (pl.col("n_other").sum() / _N).alias(f"{prefix}other_share"),
         *_ratio_aggs(prefix),
     ]
 
@@ -232,6 +236,24 @@ def build_feature_groups(
         combined = flows.select(_NEEDED).with_columns(_own=pl.lit(True))
     w0, w1 = WINDOWS[0], WINDOWS[-1]
     wv = f"w{CONVERSATION_WINDOW}"
+    base = (
+        _base(combined)
+        .with_columns(
+            _ch=pl.col("client").hash(seed=1),
+            _sh=pl.col("server").hash(seed=1),
+            _ph=pl.col("proto").hash(seed=2),
+            **{f"w{w}": pl.col(f"w{w}").dt.epoch("ms") for w in WINDOWS},
+        )
+        .with_columns(
+            # the finest group: one conversation (client socket, server, proto) in the shortest
+            # window; every coarser group is a union of these (windows nest)
+            _k1=_key(f"w{w0}", "_ch", "cport", "_sh", "_ph"),
+            # every input of the per-flow features, so equal _kf means equal per-flow features
+            _kf=_key(*[pl.col(c).hash(seed=3) for c in
+                       ("proto", "tcp_flags", "duration", "packets", "bytes", "flows", "role")]),
+        )
+        .collect()
+    )
     # Each grouping gets one u64 key (a hash of its columns): grouping and joining on one
     # integer is several times faster than on a timestamp plus address strings.
     keys = {
@@ -242,33 +264,38 @@ def build_feature_groups(
         "kv": _key(wv, "_ch", "cport", "_sh", "_ph"),
         "ksock": _key(wv, "_ch", "cport"),
     }
-    base = (
-        _base(combined)
-        .with_columns(
-            _ch=pl.col("client").hash(seed=1),
-            _sh=pl.col("server").hash(seed=1),
-            _ph=pl.col("proto").hash(seed=2),
-            **{f"w{w}": pl.col(f"w{w}").dt.epoch("ms") for w in WINDOWS},
+    # Sum flows into conversations first: every aggregate below is a sum, a distinct count
+    # or a min/max, so it comes out the same from conversations as from flows, on far fewer
+    # rows (a query and its answer, a flood's packets from one socket, are one row).
+    conversations = (
+        base.lazy()
+        .group_by("_k1")
+        .agg(
+            *[pl.col(c).first() for c in (*[f"w{w}" for w in WINDOWS], "_ch", "_sh", "cport", "_ph")],
+            pl.len().alias("n"),
+            *[pl.col(c).sum() for c in ("packets", "bytes", "q_bytes", "q_pkts", "a_bytes", "a_pkts")],
+            pl.col("is_ans").sum().alias("n_ans"),
+            pl.col("is_other").sum().alias("n_other"),
+            pl.col("is_tcp").sum().alias("n_tcp"),
+            pl.col("tiny").sum().alias("n_tiny"),
+            pl.col("ts_first").min().alias("tf_min"),
+            pl.col("ts_first").max().alias("tf_max"),
+            pl.col("ts_last").max().alias("tl_max"),
         )
-        .with_columns(
-            **keys,
-            # every input of the per-flow features, so equal _kf means equal per-flow features
-            _kf=_key(*[pl.col(c).hash(seed=3) for c in
-                       ("proto", "tcp_flags", "duration", "packets", "bytes", "flows", "role")]),
-        )
+        .with_columns(**keys)
         .collect()
     )
-    lf = base.lazy()
+    lf = conversations.lazy()
     tables: list[tuple[str, pl.LazyFrame]] = []
     for w in WINDOWS:
         client = lf.group_by(f"kc{w}").agg(_host_aggs("_sh", f"c{w}_")).cache()
         tables.append((f"kc{w}", client))
         tables.append((f"ks{w}", lf.group_by(f"ks{w}").agg(_host_aggs("_ch", f"s{w}_"))))
         tables.append((f"kp{w}", lf.group_by(f"kp{w}").agg(
-            pl.len().alias(f"p{w}_n"),
-            _log1p(pl.len()).alias(f"p{w}_flows"),
+            _N.alias(f"p{w}_n"),
+            _log1p(_N).alias(f"p{w}_flows"),
             _log1p(pl.col("cport").n_unique()).alias(f"p{w}_ports"),
-            pl.col("tiny").mean().alias(f"p{w}_tiny_share"),
+            (pl.col("n_tiny").sum() / _N).alias(f"p{w}_tiny_share"),
             *_ratio_aggs(f"p{w}_"),
         )))
         if w == w0:
@@ -278,14 +305,14 @@ def build_feature_groups(
                 *[pl.col(f"c{w}_{a}").alias(f"peer{w}_{a}") for a in _PEER_AGGS],
             )))
     tables.append(("kv", lf.group_by("kv").agg(
-        _log1p(pl.len()).alias("v_flows"),
+        _log1p(_N).alias("v_flows"),
         _log1p(pl.col("packets").sum()).alias("v_packets"),
         *_ratio_aggs("v_"),
-        _log1p((pl.col("ts_last").max() - pl.col("ts_first").min()).dt.total_milliseconds() / 1000.0)
+        _log1p((pl.col("tl_max").max() - pl.col("tf_min").min()).dt.total_milliseconds() / 1000.0)
         .alias("v_span"),
         _log1p(
-            (pl.col("ts_first").max() - pl.col("ts_first").min()).dt.total_milliseconds()
-            / 1000.0 / pl.max_horizontal(pl.len() - 1, pl.lit(1))
+            (pl.col("tf_max").max() - pl.col("tf_min").min()).dt.total_milliseconds()
+            / 1000.0 / pl.max_horizontal(_N - 1, pl.lit(1))
         ).alias("v_gap"),
     )))
     # How many servers the same client socket talks to (a scanner's fixed source port).
@@ -293,19 +320,23 @@ def build_feature_groups(
         _log1p(pl.col("_sh").n_unique()).alias("v_servers")
     )))
     own = base.select(
-        *keys, "_kf", "_own", "role", "is_tcp", "proto", "tcp_flags", "duration", "packets",
+        "_k1", "_kf", "_own", "role", "is_tcp", "proto", "tcp_flags", "duration", "packets",
         "bytes", "flows", "tiny",
     )
     if not own["_own"].all():
         own = own.filter(pl.col("_own"))
-    own = own.with_columns(_kx=_key("_kf", *keys))
+    # a flow's groups all follow from its conversation, so (per-flow values, conversation)
+    # decides its whole feature row
+    own = own.with_columns(_kx=_key("_kf", "_k1"))
     ids = own.select("_kx").with_row_index("_i")
     first = ids.group_by("_kx").agg(pl.col("_i").first()).with_row_index("_g")
     inverse = (
         ids.join(first.select("_kx", "_g"), on="_kx", how="left", maintain_order="left")["_g"]
         .to_numpy()
     )
-    distinct = own[first["_i"]]
+    distinct = own[first["_i"]].join(
+        conversations.select("_k1", *keys), on="_k1", how="left", maintain_order="left"
+    )
     # Narrow joins (one key column each) on the distinct rows only, stacked side by side.
     joined = pl.collect_all([
         distinct.lazy().select(k).join(t, on=k, how="left", maintain_order="left").drop(k)
