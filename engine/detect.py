@@ -12,6 +12,11 @@ scorer, combined into one `score` (0..1), a `verdict` and short `reasons` per fl
   `outlier_percentile` (never a contamination rate).
 - Identical feature rows are deduplicated with counts before fitting and before scoring.
 
+Rules are not features: they are configurable per site, so a model trained with one rule set
+would silently change meaning under another, and the five field rules are crude byte-count
+filters the context features already subsume. Rules label training data when no truth is given
+(`training_labels`) and are named in `reasons` when they fire.
+
 Everything learned is numpy arrays, builtins or sklearn/pyod estimators, so skops can save it.
 """
 
