@@ -41,11 +41,17 @@ FEATURE_SETS = ("context", "seed")
 _CHUNK = 250_000  # rows per model call: bounds memory on large batches
 
 
-def _dedup(X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Indices of the first occurrence of each distinct row, and every row's group number."""
+def _dedup(X: np.ndarray, stable: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """Indices of the first occurrence of each distinct row, and every row's group number.
+
+    `stable` keeps the distinct rows in input order (fitting must not depend on hash order).
+    """
     h = pl.DataFrame(X).hash_rows(seed=0)
     frame = pl.DataFrame({"h": h}).with_row_index("i")
-    first = frame.group_by("h").agg(pl.col("i").first().alias("first")).with_row_index("g")
+    first = frame.group_by("h").agg(pl.col("i").first().alias("first"))
+    if stable:
+        first = first.sort("first")
+    first = first.with_row_index("g")
     inverse = frame.join(first.select("h", "g"), on="h", how="left").sort("i")["g"].to_numpy()
     return first["first"].to_numpy(), inverse
 
@@ -141,7 +147,8 @@ class Detector:
         # Deduplicate (features, label) with summed weights: same model, far less work.
         yk = np.asarray(y[known], dtype=str)
         frame = pl.DataFrame(X[known]).with_columns(_y=pl.Series(yk), _w=pl.Series(w[known]))
-        groups = frame.group_by(frame.columns[:-1]).agg(pl.col("_w").sum())
+        # maintain_order: the same data must give the same model (tree ensembles see row order)
+        groups = frame.group_by(frame.columns[:-1], maintain_order=True).agg(pl.col("_w").sum())
         Xu = groups.drop("_y", "_w").to_numpy().astype(np.float32)
         yu = groups["_y"].to_numpy().astype(str)
         wu = groups["_w"].to_numpy()
@@ -156,11 +163,11 @@ class Detector:
             ).fit(Xu, yu, sample_weight=_class_weights(yu, wu))
         else:
             # 1-NN votes with the majority label of each distinct feature row.
-            first, inverse = _dedup(Xu)
+            first, inverse = _dedup(Xu, stable=True)
             best = (
                 pl.DataFrame({"g": inverse, "y": yu, "w": wu})
-                .group_by("g", "y").agg(pl.col("w").sum())
-                .sort("w", descending=True).unique("g", keep="first").sort("g")
+                .group_by("g", "y", maintain_order=True).agg(pl.col("w").sum())
+                .sort("w", descending=True, maintain_order=True).unique("g", keep="first").sort("g")
             )
             self.model_ = KNeighborsClassifier(n_neighbors=1, n_jobs=self.n_jobs).fit(
                 self.scaler_.transform(Xu[first]), best["y"].to_numpy().astype(str)
@@ -168,7 +175,7 @@ class Detector:
         self.classes_ = [str(c) for c in self.model_.classes_]
 
         # The outlier scorer sees everything seen, labelled or not.
-        first, inverse = _dedup(X)
+        first, inverse = _dedup(X, stable=True)
         counts = np.bincount(inverse).astype(np.float64)
         Xs = self.scaler_.transform(X[first])
         self.outlier_ = make_outlier(self.outlier, self.random_state)
