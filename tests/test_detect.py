@@ -177,3 +177,17 @@ def test_fit_refuses_bad_input():
         Detector().fit(train.drop("label"), pl.Series([None] * train.height, dtype=pl.String))
     with pytest.raises(ValueError, match="unknown classifier"):
         Detector(classifier="svm").fit(train.drop("label"), train["label"])
+
+
+@pytest.mark.parametrize("params", [
+    {"outlier": "iforest"}, {"outlier": "knn"}, {"outlier": "abod"}, {"outlier": "hbos"},
+    {"outlier": "none"}, {"classifier": "forest"}, {"classifier": "knn", "features": "seed"},
+])
+def test_every_variant_passes_the_model_store_allow_list(tmp_path, params):
+    from engine.modelstore import load_model, save_model
+
+    train, test = lab_split()
+    detector = Detector(n_estimators=4, **params).fit(train.drop("label")[:3000], train["label"][:3000])
+    path = save_model(detector, tmp_path / "m.skops", metadata={})
+    loaded = load_model(path)
+    assert loaded.score(test.drop("label")[:200]).equals(detector.score(test.drop("label")[:200]))
