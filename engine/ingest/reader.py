@@ -25,7 +25,7 @@ from engine.ingest.model import (
 from engine.schema import empty_flows
 
 TEXT_FORMATS = ("line", "long", "extended", "biline", "bilong")
-CHUNK_BYTES = 32 << 20  # plain files are parsed in slices this size to bound peak memory
+CHUNK_BYTES = 16 << 20  # plain files are parsed in line-aligned slices this size, two at a time
 _SNIFF_LINES = 50
 
 
