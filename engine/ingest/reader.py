@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable
-from pathlib import Path
 
 import polars as pl
 
@@ -353,7 +352,3 @@ def _classify(parts: list[pl.DataFrame], file: str) -> tuple[SkippedLine, ...]:
         .otherwise(pl.lit(NOT_A_FLOW)),
     )
     return tuple(SkippedLine(file, n, reason, line) for n, line, reason in reasons.iter_rows())
-
-
-def path_label(path) -> str:
-    return str(Path(path))
