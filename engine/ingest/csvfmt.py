@@ -96,8 +96,12 @@ def build(layout: CsvLayout, raw: pl.DataFrame, *, file: str, timezone: str):
     dp_text = raw.schema["dp"] == pl.String and bool(
         raw["dp"].str.contains(".", literal=True).any()
     )
+    # protocols and flags take few values: map each distinct one (often the identity)
+    raw = raw.with_columns(pr=exprs.small_domain(raw["pr"].cast(pl.String), exprs.proto))
+    if "flg" in c:
+        raw = raw.with_columns(flg=exprs.small_domain(raw["flg"], exprs.tcp_flags))
     columns = {
-        "proto": exprs.proto(pl.col("pr").cast(pl.String)),
+        "proto": pl.col("pr"),
         "src_addr": pl.col("sa"),
         "src_port": exprs.port(pl.col("sp"), type_code=False),
         "dst_addr": pl.col("da"),
@@ -107,7 +111,7 @@ def build(layout: CsvLayout, raw: pl.DataFrame, *, file: str, timezone: str):
         "line": pl.col("n"),
     }
     if "flg" in c:
-        columns["tcp_flags"] = exprs.tcp_flags(pl.col("flg"))
+        columns["tcp_flags"] = pl.col("flg")
     if "stos" in c:
         columns["tos"] = c["stos"]
     if "fl" in c:
