@@ -31,6 +31,10 @@ TRAILER = (
     r"^(?:Summary:|Summary\s*$|Time window:|Total flows processed:|Total records processed:"
     r"|Sys:|No matching flows|flows,bytes,packets,avg_bps|[0-9]+(?:,[0-9]+){5}\s*$|\s*\]\s*$)"
 )
+# `-o raw`: "Flow Record:", indented "key = value" lines, then a hex dump of the payload
+RAW_RECORD_LINE = (
+    r"^(?:Flow Record:|  [A-Za-z][A-Za-z0-9 /_.-]*= |[0-9A-F]{2}(?: {1,2}[0-9A-F]{2})* +\|)"
+)
 LOOKS_LIKE_RECORD = r"^\s*(?:[0-9]{4}-[0-9]{2}-[0-9]{2}[ T][0-9]|[0-9]+,[0-9]+,[0-9]{9,},|\{)"
 
 _HEADERS_PY = [(re.compile(p), name) for p, name in HEADERS]

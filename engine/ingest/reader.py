@@ -16,6 +16,7 @@ from engine.ingest.model import (
     MALFORMED,
     NO_LAYOUT,
     NOT_A_FLOW,
+    RAW_RECORD,
     TRAILER,
     Cursor,
     ReadResult,
@@ -336,10 +337,13 @@ def _classify(parts: list[pl.DataFrame], file: str) -> tuple[SkippedLine, ...]:
         return ()
     rest = pl.concat(parts).sort("n")
     t = pl.col("text")
+    blank = t.str.strip_chars() == ""
+    # by shape, not position, so a block split between two reads is still recognised
+    raw_block = t.str.contains(detect.RAW_RECORD_LINE)
     reasons = rest.select(
         "n",
         pl.col("text").str.slice(0, 200),
-        reason=pl.when(t.str.strip_chars() == "")
+        reason=pl.when(blank)
         .then(pl.lit(BLANK))
         .when(t.str.contains(detect.ANY_HEADER))
         .then(pl.lit(HEADER))
@@ -347,6 +351,8 @@ def _classify(parts: list[pl.DataFrame], file: str) -> tuple[SkippedLine, ...]:
         .then(pl.lit(TRAILER))
         .when(pl.col("no_layout"))
         .then(pl.lit(NO_LAYOUT))
+        .when(raw_block)
+        .then(pl.lit(RAW_RECORD))
         .when(t.str.contains(detect.LOOKS_LIKE_RECORD))
         .then(pl.lit(MALFORMED))
         .otherwise(pl.lit(NOT_A_FLOW)),
