@@ -171,7 +171,15 @@ def read_flows(
     paths: Iterable, *, timezone: str = "local"
 ) -> tuple[pl.DataFrame, list[ReadResult]]:
     """Every file read whole (final=True); flows concatenated in the order given."""
-    results = [read_dump(p, final=True, timezone=timezone) for p in paths]
+    from concurrent.futures import ThreadPoolExecutor
+
+    paths = list(paths)
+    if len(paths) == 1:
+        results = [read_dump(paths[0], final=True, timezone=timezone)]
+    else:
+        # small rotated dumps are one chunk each: overlap whole files instead
+        with ThreadPoolExecutor(max_workers=_WORKERS) as pool:
+            results = list(pool.map(lambda p: read_dump(p, final=True, timezone=timezone), paths))
     frames = [r.flows for r in results if r.flows.height]
     flows = pl.concat(frames, rechunk=False) if frames else empty_flows()
     return flows, results
