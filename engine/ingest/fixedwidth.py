@@ -35,7 +35,6 @@ _ORDER = (
     "bpp",
     "flows",
 )
-_USED = ("ts", "dur", "proto", "src", "dst", "flags", "tos", "pkts", "bytes", "flows")
 
 
 def _separator(token: str, type_code: bool) -> int | None:
@@ -51,7 +50,8 @@ def _separator(token: str, type_code: bool) -> int | None:
 
 def learn(texts: pl.Series, record: re.Pattern) -> dict | None:
     """Column layout of the most common (length, field set) among sampled records."""
-    sample = texts.filter(texts.str.starts_with("2")).head(_SAMPLE).to_list()
+    head = texts.head(_SAMPLE * 10)
+    sample = head.filter(head.str.contains(r"^[0-9]{4}-")).head(_SAMPLE).to_list()
     found: list[tuple[tuple, int, re.Match]] = []
     for line in sample:
         m = record.match(line)
