@@ -156,7 +156,8 @@ def _parallel_chunks(fh, file, start: Cursor, budget: int, size: int, final: boo
 
 
 def _line_aligned(fh, offset: int, want: int, size: int) -> int:
-    """Shrink a read so it ends just after a newline (no copy to trim a partial line later)."""
+    """Shrink a read so it ends just after a newline (no copy to trim a partial line later);
+    a line longer than a whole chunk extends the read to that line's end instead."""
     end = offset + want
     if end >= size:
         return size - offset
@@ -164,7 +165,12 @@ def _line_aligned(fh, offset: int, want: int, size: int) -> int:
     fh.seek(end - probe)
     window = fh.read(probe)
     cut = window.rfind(b"\n")
-    return want - probe + cut + 1 if cut >= 0 else want
+    if cut >= 0:
+        return want - probe + cut + 1
+    if want < CHUNK_BYTES:  # a max_bytes budget ends inside a line: hold it back
+        return want
+    fh.seek(end)
+    return want + len(fh.readline())
 
 
 def read_flows(
