@@ -117,9 +117,7 @@ def file_progress(paths: Sequence[Path], console: Console, *, enabled: bool = Tr
 
         def advance(path: Path) -> None:
             done = progress.tasks[0].fields["done"] + 1
-            progress.update(
-                task, advance=sizes.get(path, 0), done=done, description=inert(path.name)
-            )
+            progress.update(task, advance=sizes.get(path, 0), done=done, description=inert(path.name))
 
         yield advance
 

@@ -119,9 +119,7 @@ def _build(cls: type, raw: Any, where: str) -> Any:
     fields = {f.name: f for f in dataclasses.fields(cls)}
     unknown = sorted(set(raw) - set(fields))
     if unknown:
-        raise ConfigError(
-            f"{where}: unknown key(s) {', '.join(unknown)}; known: {', '.join(fields)}"
-        )
+        raise ConfigError(f"{where}: unknown key(s) {', '.join(unknown)}; known: {', '.join(fields)}")
     values = {}
     for name, value in raw.items():
         default = fields[name].default
@@ -158,7 +156,7 @@ def parse_config(raw: dict[str, Any], source: Path | None = None) -> Config:
     if "keys" in raw:
         keys = raw["keys"]
         if not isinstance(keys, dict) or not all(isinstance(v, str) for v in keys.values()):
-            raise ConfigError(f'{where} [keys]: expected binding_id = "key" pairs')
+            raise ConfigError(f"{where} [keys]: expected binding_id = \"key\" pairs")
         kwargs["keys"] = dict(keys)
     if "rules" in raw:
         if not isinstance(raw["rules"], list):
@@ -170,10 +168,7 @@ def parse_config(raw: dict[str, Any], source: Path | None = None) -> Config:
 
 
 def default_config_path() -> Path | None:
-    for candidate in (
-        Path.cwd() / "config.toml",
-        Path(platformdirs.user_config_dir(APP_NAME)) / "config.toml",
-    ):
+    for candidate in (Path.cwd() / "config.toml", Path(platformdirs.user_config_dir(APP_NAME)) / "config.toml"):
         if candidate.is_file():
             return candidate
     return None

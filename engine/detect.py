@@ -118,32 +118,18 @@ class Detector:
         """Learn from `flows` with `labels` (String, null = unlabelled: used by the outlier
         scorer only). `history` gives window context to the first flows, as in `score`."""
         if self.classifier not in CLASSIFIERS:
-            raise ValueError(
-                f"unknown classifier {self.classifier!r}; choose one of {', '.join(CLASSIFIERS)}"
-            )
+            raise ValueError(f"unknown classifier {self.classifier!r}; choose one of {', '.join(CLASSIFIERS)}")
         if self.outlier not in OUTLIERS:
-            raise ValueError(
-                f"unknown outlier detector {self.outlier!r}; choose one of {', '.join(OUTLIERS)}"
-            )
+            raise ValueError(f"unknown outlier detector {self.outlier!r}; choose one of {', '.join(OUTLIERS)}")
         if self.features not in FEATURE_SETS:
-            raise ValueError(
-                f"unknown feature set {self.features!r}; choose one of {', '.join(FEATURE_SETS)}"
-            )
+            raise ValueError(f"unknown feature set {self.features!r}; choose one of {', '.join(FEATURE_SETS)}")
         if len(labels) != flows.height:
             raise ValueError(f"{len(labels)} labels for {flows.height} flows")
         self.feature_names_ = list(SEED_FEATURES if self.features == "seed" else FEATURE_COLUMNS)
         X = self._matrix(flows, history)
         y = labels.cast(pl.String).to_numpy()
-        w = (
-            np.ones(len(y))
-            if sample_weight is None
-            else np.asarray(sample_weight, dtype=np.float64)
-        )
-        known = (
-            np.array([v is not None and v != ANOMALY for v in y], dtype=bool)
-            if len(y)
-            else np.zeros(0, bool)
-        )
+        w = np.ones(len(y)) if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)
+        known = np.array([v is not None and v != ANOMALY for v in y], dtype=bool) if len(y) else np.zeros(0, bool)
         if not known.any():
             raise ValueError("no labelled flows to learn from")
 
@@ -157,15 +143,10 @@ class Detector:
 
         self.scaler_ = StandardScaler().fit(Xu, sample_weight=wu)
         if self.classifier in ("extratrees", "forest"):
-            forest = (
-                ExtraTreesClassifier if self.classifier == "extratrees" else RandomForestClassifier
-            )
+            forest = ExtraTreesClassifier if self.classifier == "extratrees" else RandomForestClassifier
             self.model_ = forest(
-                n_estimators=self.n_estimators,
-                min_samples_leaf=self.min_samples_leaf,
-                max_depth=self.max_depth,
-                max_features="sqrt",
-                n_jobs=self.n_jobs,
+                n_estimators=self.n_estimators, min_samples_leaf=self.min_samples_leaf,
+                max_depth=self.max_depth, max_features="sqrt", n_jobs=self.n_jobs,
                 random_state=self.random_state,
             ).fit(Xu, yu, sample_weight=_class_weights(yu, wu))
         else:
@@ -173,11 +154,8 @@ class Detector:
             first, inverse = _dedup(Xu)
             best = (
                 pl.DataFrame({"g": inverse, "y": yu, "w": wu})
-                .group_by("g", "y")
-                .agg(pl.col("w").sum())
-                .sort("w", descending=True)
-                .unique("g", keep="first")
-                .sort("g")
+                .group_by("g", "y").agg(pl.col("w").sum())
+                .sort("w", descending=True).unique("g", keep="first").sort("g")
             )
             self.model_ = KNeighborsClassifier(n_neighbors=1, n_jobs=self.n_jobs).fit(
                 self.scaler_.transform(Xu[first]), best["y"].to_numpy().astype(str)
@@ -216,9 +194,7 @@ class Detector:
         for label in np.unique(yu):
             idx = np.flatnonzero(yu == label)
             if len(idx) > self.reference_per_class:
-                idx = rng.choice(
-                    idx, self.reference_per_class, replace=False, p=wu[idx] / wu[idx].sum()
-                )
+                idx = rng.choice(idx, self.reference_per_class, replace=False, p=wu[idx] / wu[idx].sum())
             keep.append(idx)
         keep_idx = np.concatenate(keep)
         self.reference_X_ = self.scaler_.transform(Xu[keep_idx]).astype(np.float32)
@@ -239,21 +215,20 @@ class Detector:
         proba = np.empty((len(Xu), len(self.classes_)))
         pct = np.zeros(len(Xu))
         for start in range(0, len(Xu), _CHUNK):
-            part = Xu[start : start + _CHUNK]
+            part = Xu[start:start + _CHUNK]
             scaled = None
             if self.classifier != "knn":
-                proba[start : start + len(part)] = self.model_.predict_proba(part)
+                proba[start:start + len(part)] = self.model_.predict_proba(part)
             else:
                 scaled = self.scaler_.transform(part)
-                proba[start : start + len(part)] = self.model_.predict_proba(scaled)
+                proba[start:start + len(part)] = self.model_.predict_proba(scaled)
             if self.outlier_ is not None:
                 scaled = self.scaler_.transform(part) if scaled is None else scaled
-                pct[start : start + len(part)] = self._percentile(self.outlier_.raw(scaled))
+                pct[start:start + len(part)] = self._percentile(self.outlier_.raw(scaled))
         return np.nan_to_num(proba, nan=0.0), pct, rows
 
-    def _decide(
-        self, proba: np.ndarray, pct: np.ndarray
-    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    def _decide(self, proba: np.ndarray, pct: np.ndarray
+                ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """score, verdict code (index into classes_ + [anomaly]), top attack class code and
         its probability."""
         classes = np.array(self.classes_)
@@ -280,9 +255,8 @@ class Detector:
         """Verdict codes: classes_, then anomaly, then normal (used when no class is normal)."""
         return [*self.classes_, ANOMALY, NORMAL]
 
-    def score(
-        self, flows: pl.DataFrame, history: pl.DataFrame | None = None, rules: Any = None
-    ) -> pl.DataFrame:
+    def score(self, flows: pl.DataFrame, history: pl.DataFrame | None = None,
+              rules: Any = None) -> pl.DataFrame:
         """`flows` + score (0..1), verdict and reasons, same rows in the same order.
 
         Models, verdicts and reason texts are computed once per distinct feature row and
@@ -293,31 +267,23 @@ class Detector:
         proba, pct, rows = self._model_outputs(X)
         score, verdict, top, top_p = self._decide(proba, pct)
         names = self._verdict_names()
-        distinct = (
-            pl.DataFrame(
-                {
-                    "score": score.astype(np.float64),
-                    "_v": verdict.astype(np.int64),
-                    "_t": top.astype(np.int64),
-                    "_tp": np.round(top_p, 2),
-                    "_pct": np.round(pct * 100.0, 1),
-                }
-            )
-            .with_columns(
-                verdict=pl.col("_v").replace_strict(
-                    list(range(len(names))), names, return_dtype=pl.String
-                ),
-                reasons=pl.format(
-                    "clf:{} {}; outlier p{}",
-                    pl.col("_t").replace_strict(
-                        list(range(len(self.classes_))), self.classes_, return_dtype=pl.String
-                    ),
-                    pl.col("_tp").cast(pl.String),
-                    pl.col("_pct").cast(pl.String),
-                ),
-            )
-            .select("score", "verdict", "reasons")
-        )
+        distinct = pl.DataFrame({
+            "score": score.astype(np.float64),
+            "_v": verdict.astype(np.int64),
+            "_t": top.astype(np.int64),
+            "_tp": np.round(top_p, 2),
+            "_pct": np.round(pct * 100.0, 1),
+        }).with_columns(
+            verdict=pl.col("_v").replace_strict(list(range(len(names))), names,
+                                                return_dtype=pl.String),
+            reasons=pl.format(
+                "clf:{} {}; outlier p{}",
+                pl.col("_t").replace_strict(list(range(len(self.classes_))), self.classes_,
+                                            return_dtype=pl.String),
+                pl.col("_tp").cast(pl.String),
+                pl.col("_pct").cast(pl.String),
+            ),
+        ).select("score", "verdict", "reasons")
         per_flow = distinct[rows[inverse]] if flows.height else distinct.clear()
         if rules is not None and flows.height:
             fired = rules.apply(flows)["rule_names"]
@@ -330,13 +296,8 @@ class Detector:
 
     # -- explain --------------------------------------------------------------------------
 
-    def explain(
-        self,
-        flows: pl.DataFrame,
-        history: pl.DataFrame | None = None,
-        rules: Any = None,
-        neighbours: int = 5,
-    ) -> list[dict]:
+    def explain(self, flows: pl.DataFrame, history: pl.DataFrame | None = None,
+                rules: Any = None, neighbours: int = 5) -> list[dict]:
         """Drill-down detail per flow: features and window context, rules fired, class
         probabilities, detector percentile and the nearest labelled training flows."""
         X = self._matrix(flows, history)
@@ -351,35 +312,23 @@ class Detector:
         for i in range(flows.height):  # drill-down: a handful of flows, not a hot path
             d = ((self.reference_X_ - scaled[i]) ** 2).sum(axis=1)
             near = np.argsort(d)[:neighbours]
-            out.append(
-                {
-                    "flow": flows.row(i, named=True),
-                    "score": float(score[i]),
-                    "verdict": str(verdict[i]),
-                    "features": {
-                        n: float(v) for n, v in zip(self.feature_names_, X[i], strict=True)
-                    },
-                    "probabilities": {
-                        c: float(p) for c, p in zip(self.classes_, proba[i], strict=True)
-                    },
-                    "outlier_percentile": float(pct[i] * 100.0),
-                    "outlier": self.outlier,
-                    "rules": (
-                        []
-                        if fired is None or not fired["rule_names"][i]
-                        else str(fired["rule_names"][i]).split(",")
-                    ),
-                    "neighbours": [
-                        {
-                            "label": self.reference_labels_[j],
-                            "distance": float(np.sqrt(d[j])),
-                            "count": float(self.reference_counts_[j]),
-                        }
-                        for j in near
-                    ],
-                    "model_version": self.version_,
-                }
-            )
+            out.append({
+                "flow": flows.row(i, named=True),
+                "score": float(score[i]),
+                "verdict": str(verdict[i]),
+                "features": {n: float(v) for n, v in zip(self.feature_names_, X[i], strict=True)},
+                "probabilities": {c: float(p) for c, p in zip(self.classes_, proba[i], strict=True)},
+                "outlier_percentile": float(pct[i] * 100.0),
+                "outlier": self.outlier,
+                "rules": ([] if fired is None or not fired["rule_names"][i]
+                          else str(fired["rule_names"][i]).split(",")),
+                "neighbours": [
+                    {"label": self.reference_labels_[j], "distance": float(np.sqrt(d[j])),
+                     "count": float(self.reference_counts_[j])}
+                    for j in near
+                ],
+                "model_version": self.version_,
+            })
         return out
 
 
@@ -412,12 +361,8 @@ def training_labels(
         aligned = source if isinstance(source, pl.Series) else _join_keyed(flows, source)
         aligned = aligned.cast(pl.String)
         has = aligned.is_not_null().to_numpy()
-        label = pl.select(
-            pl.when(pl.lit(aligned).is_not_null())
-            .then(pl.lit(aligned))
-            .otherwise(pl.lit(label))
-            .alias("label")
-        ).to_series()
+        label = pl.select(pl.when(pl.lit(aligned).is_not_null()).then(pl.lit(aligned))
+                          .otherwise(pl.lit(label)).alias("label")).to_series()
         weight[has] = w
     return label, weight
 
@@ -431,11 +376,8 @@ def _join_keyed(flows: pl.DataFrame, frame: pl.DataFrame) -> pl.Series:
         left = left.with_columns(
             _f=pl.col("file").str.replace(r"^.*/", "").str.replace(r"\.(gz|bz2|xz|zst)$", "")
         )
-        right = frame.select(
-            _f=pl.col("file").cast(pl.String),
-            line=pl.col("line").cast(pl.Int64),
-            _label=pl.col("label").cast(pl.String),
-        )
+        right = frame.select(_f=pl.col("file").cast(pl.String), line=pl.col("line").cast(pl.Int64),
+                             _label=pl.col("label").cast(pl.String))
         on = ["_f", "line"]
     else:
         right = frame.select(*FLOW_KEY, _label=pl.col("label").cast(pl.String))

@@ -108,9 +108,7 @@ def evaluate(
     roc = None
     if 0 < attack.sum() < labelled.height:
         roc = float(roc_auc_score(attack.to_numpy(), labelled["score"].to_numpy()))
-    ranked = labelled.with_columns(attack=attack).sort(
-        "score", descending=True, maintain_order=True
-    )
+    ranked = labelled.with_columns(attack=attack).sort("score", descending=True, maintain_order=True)
     precision_at = {
         k: float(ranked["attack"].head(k).mean() or 0.0) if ranked.height else 0.0 for k in n
     }
@@ -171,7 +169,8 @@ def format_report(report: EvalReport) -> str:
         "",
         f"macro-F1 {report.macro_f1:.4f}   accuracy {report.accuracy:.4f}   "
         f"ROC AUC (attack vs normal) {roc}",
-        "precision@n  " + "   ".join(f"@{k}: {p:.3f}" for k, p in report.precision_at.items()),
+        "precision@n  "
+        + "   ".join(f"@{k}: {p:.3f}" for k, p in report.precision_at.items()),
         f"normal flows flagged: {report.normal_flagged:.2%} of {report.normal_total}",
     ]
     if report.top_confusions:

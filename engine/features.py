@@ -84,20 +84,8 @@ def _window_names() -> list[str]:
 
 FEATURE_COLUMNS: tuple[str, ...] = tuple(_FLOW_FEATURES + _window_names())
 
-_NEEDED = (
-    "ts_first",
-    "ts_last",
-    "duration",
-    "proto",
-    "src_addr",
-    "src_port",
-    "dst_addr",
-    "dst_port",
-    "tcp_flags",
-    "packets",
-    "bytes",
-    "flows",
-)
+_NEEDED = ("ts_first", "ts_last", "duration", "proto", "src_addr", "src_port", "dst_addr",
+           "dst_port", "tcp_flags", "packets", "bytes", "flows")
 
 
 def seed_features_exprs() -> dict[str, pl.Expr]:
@@ -145,9 +133,8 @@ def _base(flows: pl.DataFrame) -> pl.LazyFrame:
             is_ans=is_ans.cast(pl.Float64),
             is_other=(pl.col("role") == ROLE_OTHER).cast(pl.Float64),
             is_tcp=(pl.col("proto") == "TCP").cast(pl.Float64),
-            tiny=(
-                pl.col("bytes") <= TINY_BPP * pl.max_horizontal(pl.col("packets"), pl.lit(1))
-            ).cast(pl.Float64),
+            tiny=(pl.col("bytes") <= TINY_BPP * pl.max_horizontal(pl.col("packets"), pl.lit(1)))
+            .cast(pl.Float64),
             **{f"w{w}": pl.col("ts_first").dt.truncate(w) for w in WINDOWS},
         )
     )
@@ -189,16 +176,14 @@ def _key(*cols: str | pl.Expr) -> pl.Expr:
 def _ratio_aggs(prefix: str) -> list[pl.Expr]:
     """Answer/query asymmetry and message sizes: scale-free, meaningful on any network."""
     return [
-        ((pl.col("a_bytes").sum() + 1.0) / (pl.col("q_bytes").sum() + 1.0))
-        .log()
-        .alias(f"{prefix}ans_q"),
+        ((pl.col("a_bytes").sum() + 1.0) / (pl.col("q_bytes").sum() + 1.0)).log().alias(f"{prefix}ans_q"),
         pl.col("is_ans").mean().alias(f"{prefix}ans_share"),
-        _log1p(
-            pl.col("q_bytes").sum() / pl.max_horizontal(pl.col("q_pkts").sum(), pl.lit(1))
-        ).alias(f"{prefix}q_bpp"),
-        _log1p(
-            pl.col("a_bytes").sum() / pl.max_horizontal(pl.col("a_pkts").sum(), pl.lit(1))
-        ).alias(f"{prefix}a_bpp"),
+        _log1p(pl.col("q_bytes").sum() / pl.max_horizontal(pl.col("q_pkts").sum(), pl.lit(1))).alias(
+            f"{prefix}q_bpp"
+        ),
+        _log1p(pl.col("a_bytes").sum() / pl.max_horizontal(pl.col("a_pkts").sum(), pl.lit(1))).alias(
+            f"{prefix}a_bpp"
+        ),
     ]
 
 
@@ -234,16 +219,14 @@ def build_feature_groups(
     on the distinct rows avoids materialising ~100 columns per flow and gives the models their
     deduplicated input for free. (Rows from different groups may still be equal: callers that
     need exact deduplication dedup the distinct rows again, which is cheap.)
-    """
+"""
     if history is not None and history.height:
         lo = flows["ts_first"].min()
         if lo is not None:
             start = pl.lit(lo).dt.truncate(WINDOWS[-1])
             history = history.filter(pl.col("ts_first") >= start)
-        parts = [
-            history.select(_NEEDED).with_columns(_own=pl.lit(False)),
-            flows.select(_NEEDED).with_columns(_own=pl.lit(True)),
-        ]
+        parts = [history.select(_NEEDED).with_columns(_own=pl.lit(False)),
+                 flows.select(_NEEDED).with_columns(_own=pl.lit(True))]
         combined = pl.concat(parts, how="vertical_relaxed")
     else:
         combined = flows.select(_NEEDED).with_columns(_own=pl.lit(True))
@@ -270,12 +253,8 @@ def build_feature_groups(
         .with_columns(
             **keys,
             # every input of the per-flow features, so equal _kf means equal per-flow features
-            _kf=_key(
-                *[
-                    pl.col(c).hash(seed=3)
-                    for c in ("proto", "tcp_flags", "duration", "packets", "bytes", "flows", "role")
-                ]
-            ),
+            _kf=_key(*[pl.col(c).hash(seed=3) for c in
+                       ("proto", "tcp_flags", "duration", "packets", "bytes", "flows", "role")]),
         )
         .collect()
     )
@@ -285,85 +264,55 @@ def build_feature_groups(
         client = lf.group_by(f"kc{w}").agg(_host_aggs("_sh", f"c{w}_")).cache()
         tables.append((f"kc{w}", client))
         tables.append((f"ks{w}", lf.group_by(f"ks{w}").agg(_host_aggs("_ch", f"s{w}_"))))
-        tables.append(
-            (
-                f"kp{w}",
-                lf.group_by(f"kp{w}").agg(
-                    pl.len().alias(f"p{w}_n"),
-                    _log1p(pl.len()).alias(f"p{w}_flows"),
-                    _log1p(pl.col("cport").n_unique()).alias(f"p{w}_ports"),
-                    pl.col("tiny").mean().alias(f"p{w}_tiny_share"),
-                    *_ratio_aggs(f"p{w}_"),
-                ),
-            )
-        )
+        tables.append((f"kp{w}", lf.group_by(f"kp{w}").agg(
+            pl.len().alias(f"p{w}_n"),
+            _log1p(pl.len()).alias(f"p{w}_flows"),
+            _log1p(pl.col("cport").n_unique()).alias(f"p{w}_ports"),
+            pl.col("tiny").mean().alias(f"p{w}_tiny_share"),
+            *_ratio_aggs(f"p{w}_"),
+        )))
         if w == w0:
             # the client context of this flow's server end (same key shape as kc{w0})
-            tables.append(
-                (
-                    "kpeer",
-                    client.select(
-                        pl.col(f"kc{w}").alias("kpeer"),
-                        *[pl.col(f"c{w}_{a}").alias(f"peer{w}_{a}") for a in _PEER_AGGS],
-                    ),
-                )
-            )
-    tables.append(
-        (
-            "kv",
-            lf.group_by("kv").agg(
-                _log1p(pl.len()).alias("v_flows"),
-                _log1p(pl.col("packets").sum()).alias("v_packets"),
-                *_ratio_aggs("v_"),
-                _log1p(
-                    (pl.col("ts_last").max() - pl.col("ts_first").min()).dt.total_milliseconds()
-                    / 1000.0
-                ).alias("v_span"),
-                _log1p(
-                    (pl.col("ts_first").max() - pl.col("ts_first").min()).dt.total_milliseconds()
-                    / 1000.0
-                    / pl.max_horizontal(pl.len() - 1, pl.lit(1))
-                ).alias("v_gap"),
-            ),
-        )
-    )
+            tables.append(("kpeer", client.select(
+                pl.col(f"kc{w}").alias("kpeer"),
+                *[pl.col(f"c{w}_{a}").alias(f"peer{w}_{a}") for a in _PEER_AGGS],
+            )))
+    tables.append(("kv", lf.group_by("kv").agg(
+        _log1p(pl.len()).alias("v_flows"),
+        _log1p(pl.col("packets").sum()).alias("v_packets"),
+        *_ratio_aggs("v_"),
+        _log1p((pl.col("ts_last").max() - pl.col("ts_first").min()).dt.total_milliseconds() / 1000.0)
+        .alias("v_span"),
+        _log1p(
+            (pl.col("ts_first").max() - pl.col("ts_first").min()).dt.total_milliseconds()
+            / 1000.0 / pl.max_horizontal(pl.len() - 1, pl.lit(1))
+        ).alias("v_gap"),
+    )))
     # How many servers the same client socket talks to (a scanner's fixed source port).
-    tables.append(
-        ("ksock", lf.group_by("ksock").agg(_log1p(pl.col("_sh").n_unique()).alias("v_servers")))
-    )
+    tables.append(("ksock", lf.group_by("ksock").agg(
+        _log1p(pl.col("_sh").n_unique()).alias("v_servers")
+    )))
     own = base.select(
-        *keys,
-        "_kf",
-        "_own",
-        "role",
-        "is_tcp",
-        "proto",
-        "tcp_flags",
-        "duration",
-        "packets",
-        "bytes",
-        "flows",
-        "tiny",
+        *keys, "_kf", "_own", "role", "is_tcp", "proto", "tcp_flags", "duration", "packets",
+        "bytes", "flows", "tiny",
     )
     if not own["_own"].all():
         own = own.filter(pl.col("_own"))
     own = own.with_columns(_kx=_key("_kf", *keys))
     ids = own.select("_kx").with_row_index("_i")
     first = ids.group_by("_kx").agg(pl.col("_i").first()).with_row_index("_g")
-    inverse = ids.join(first.select("_kx", "_g"), on="_kx", how="left", maintain_order="left")[
-        "_g"
-    ].to_numpy()
+    inverse = (
+        ids.join(first.select("_kx", "_g"), on="_kx", how="left", maintain_order="left")["_g"]
+        .to_numpy()
+    )
     distinct = own[first["_i"]]
     # Narrow joins (one key column each) on the distinct rows only, stacked side by side.
-    joined = pl.collect_all(
-        [
-            distinct.lazy().select(k).join(t, on=k, how="left", maintain_order="left").drop(k)
-            for k, t in tables
-        ]
-    )
-    out = pl.concat(
-        [distinct.lazy().with_columns(_flow_features()).collect(), *joined], how="horizontal"
-    ).lazy()
+    joined = pl.collect_all([
+        distinct.lazy().select(k).join(t, on=k, how="left", maintain_order="left").drop(k)
+        for k, t in tables
+    ])
+    out = pl.concat([distinct.lazy().with_columns(_flow_features()).collect(), *joined],
+                    how="horizontal").lazy()
     out = out.with_columns(
         *[(pl.col(f"c{w}_n") / pl.col(f"s{w}_n")).alias(f"c{w}_share_of_server") for w in WINDOWS],
         *[(pl.col(f"p{w}_n") / pl.col(f"c{w}_n")).alias(f"p{w}_share_of_client") for w in WINDOWS],

@@ -71,7 +71,6 @@ def _render(reason: str, text: str, position: int) -> str:
 # ---------------------------------------------------------------------------------------------
 # Tokens
 
-
 @dataclass(frozen=True)
 class Token:
     kind: str  # word, cmp, and, or, not, ( ) [ ] , /, end
@@ -129,7 +128,6 @@ def tokenize(text: str) -> list[Token]:
 
 # ---------------------------------------------------------------------------------------------
 # AST
-
 
 @dataclass(frozen=True)
 class Any:
@@ -197,46 +195,12 @@ _CMP_SYMBOLS = {"=": "==", "==": "==", ">": ">", "<": "<", ">=": ">=", "<=": "<=
 # IANA numbers for the protocol names nfdump accepts most often; the names a dump prints
 # (engine.schema.PROTO_NAMES) are all here, so a flow matches whether printed by name or number.
 PROTO_NUMBERS: dict[str, int] = {
-    "hopopt": 0,
-    "icmp": 1,
-    "igmp": 2,
-    "ggp": 3,
-    "ipip": 4,
-    "ipv4": 4,
-    "st": 5,
-    "tcp": 6,
-    "cbt": 7,
-    "egp": 8,
-    "igp": 9,
-    "pup": 12,
-    "udp": 17,
-    "idp": 22,
-    "tp": 29,
-    "ipv6": 41,
-    "ipv6-route": 43,
-    "ipv6-frag": 44,
-    "idrp": 45,
-    "rsvp": 46,
-    "gre": 47,
-    "esp": 50,
-    "ah": 51,
-    "icmp6": 58,
-    "ipv6-icmp": 58,
-    "ipv6-nonxt": 59,
-    "ipv6-opts": 60,
-    "eigrp": 88,
-    "ospf": 89,
-    "mtp": 92,
-    "encap": 98,
-    "pim": 103,
-    "ipcomp": 108,
-    "vrrp": 112,
-    "l2tp": 115,
-    "isis": 124,
-    "sctp": 132,
-    "fc": 133,
-    "udplite": 136,
-    "mpls": 137,
+    "hopopt": 0, "icmp": 1, "igmp": 2, "ggp": 3, "ipip": 4, "ipv4": 4, "st": 5, "tcp": 6,
+    "cbt": 7, "egp": 8, "igp": 9, "pup": 12, "udp": 17, "idp": 22, "tp": 29, "ipv6": 41,
+    "ipv6-route": 43, "ipv6-frag": 44, "idrp": 45, "rsvp": 46, "gre": 47, "esp": 50, "ah": 51,
+    "icmp6": 58, "ipv6-icmp": 58, "ipv6-nonxt": 59, "ipv6-opts": 60, "eigrp": 88, "ospf": 89,
+    "mtp": 92, "encap": 98, "pim": 103, "ipcomp": 108, "vrrp": 112, "l2tp": 115, "isis": 124,
+    "sctp": 132, "fc": 133, "udplite": 136, "mpls": 137,
 }
 
 _TCP_FLAG_BITS = {letter: 1 << (7 - i) for i, letter in enumerate(TCP_FLAG_LETTERS)}
@@ -246,50 +210,11 @@ _COUNTERS = ("packets", "bytes", "flows", "duration", "pps", "bps", "bpp")
 
 # nfdump primitives over fields the canonical flow columns do not carry.
 _UNSUPPORTED = {
-    "as",
-    "if",
-    "vlan",
-    "mac",
-    "mpls",
-    "mask",
-    "router",
-    "next",
-    "prev",
-    "bgp",
-    "engine",
-    "engine-type",
-    "engine-id",
-    "exporter",
-    "ident",
-    "count",
-    "icmp-type",
-    "icmp-code",
-    "icmp",
-    "geo",
-    "nat",
-    "xlate",
-    "tun",
-    "ingress",
-    "egress",
-    "flowdir",
-    "latency",
-    "asa",
-    "acl",
-    "payload",
-    "vrf",
-    "pf",
-    "observation",
-    "fwdstat",
-    "in",
-    "out",
-    "min",
-    "max",
-    "ttl",
-    "ipttl",
-    "ethertype",
-    "client",
-    "server",
-    "@include",
+    "as", "if", "vlan", "mac", "mpls", "mask", "router", "next", "prev", "bgp", "engine",
+    "engine-type", "engine-id", "exporter", "ident", "count", "icmp-type", "icmp-code", "icmp",
+    "geo", "nat", "xlate", "tun", "ingress", "egress", "flowdir", "latency", "asa", "acl",
+    "payload", "vrf", "pf", "observation", "fwdstat", "in", "out", "min", "max", "ttl", "ipttl",
+    "ethertype", "client", "server", "@include",
 }
 
 _PRIMITIVES = (
@@ -298,24 +223,8 @@ _PRIMITIVES = (
 )
 
 _KEYWORDS = (
-    "any",
-    "proto",
-    "ip",
-    "host",
-    "net",
-    "port",
-    "src",
-    "dst",
-    "tos",
-    "flags",
-    "ipv4",
-    "ipv6",
-    "inet",
-    "inet6",
-    "not",
-    "and",
-    "or",
-    *_COUNTERS,
+    "any", "proto", "ip", "host", "net", "port", "src", "dst", "tos", "flags", "ipv4", "ipv6",
+    "inet", "inet6", "not", "and", "or", *_COUNTERS,
 )
 
 MAX_DEPTH = 100
@@ -326,7 +235,6 @@ _SCALE = {"": 1, "k": 10**3, "m": 10**6, "g": 10**9, "t": 10**12}
 
 # ---------------------------------------------------------------------------------------------
 # Parser
-
 
 class _Parser:
     def __init__(self, text: str) -> None:
@@ -358,9 +266,7 @@ class _Parser:
         tok = self.peek()
         after = self.context()
         found = "end of filter" if tok.kind == "end" else repr(tok.text)
-        reason = (
-            f"expected {expected}" + (f" after {after!r}" if after else "") + f", found {found}"
-        )
+        reason = f"expected {expected}" + (f" after {after!r}" if after else "") + f", found {found}"
         return self.fail(tok, reason, f"{expected} ({detail})" if detail else expected)
 
     # -- expressions: or > and > not
@@ -406,9 +312,7 @@ class _Parser:
         # Python recursion is the parse stack; refuse absurd nesting before it overflows.
         self.depth += 1
         if self.depth > MAX_DEPTH:
-            raise self.fail(
-                tok, f"filter nests deeper than {MAX_DEPTH} levels", "a shallower filter"
-            )
+            raise self.fail(tok, f"filter nests deeper than {MAX_DEPTH} levels", "a shallower filter")
 
     def unary(self) -> Node:
         tok = self.peek()
@@ -476,9 +380,7 @@ class _Parser:
             if self.peek().word == "in":
                 self.take()
                 nets = self.address_list()
-                return _either(
-                    join, [_either(Or, [Address(f"{s}_addr", n) for n in nets]) for s in sides]
-                )
+                return _either(join, [_either(Or, [Address(f"{s}_addr", n) for n in nets]) for s in sides])
             net = self.address()
             return _either(join, [Address(f"{s}_addr", net) for s in sides])
         if kw == "net":
@@ -494,9 +396,7 @@ class _Parser:
             return _either(join, [Compare(f"{s}_port", op, port) for s in sides])
         if kw == "tos":
             if sides == ("dst",):
-                raise self.fail(
-                    tok, "'dst tos' is not available: flows carry the source tos only", "tos"
-                )
+                raise self.fail(tok, "'dst tos' is not available: flows carry the source tos only", "tos")
             op = self.comparator()
             return Compare("tos", op, self.number(0, 255, "tos"))
         if kw in _COUNTERS:
@@ -512,9 +412,7 @@ class _Parser:
             )
         close = difflib.get_close_matches(kw, _KEYWORDS, n=1, cutoff=0.6)
         hint = f" (did you mean {close[0]!r}?)" if close else ""
-        raise self.fail(
-            tok, f"unknown keyword {tok.text!r}{hint}", f"a filter primitive ({_PRIMITIVES})"
-        )
+        raise self.fail(tok, f"unknown keyword {tok.text!r}{hint}", f"a filter primitive ({_PRIMITIVES})")
 
     def comparator(self) -> str:
         tok = self.peek()
@@ -537,9 +435,7 @@ class _Parser:
         else:
             value = int(m.group(1)) * _SCALE[m.group(2).lower()]
         if not low <= value <= high:
-            raise self.fail(
-                tok, f"{what} {tok.text} is outside {low}..{high}", f"a number in {low}..{high}"
-            )
+            raise self.fail(tok, f"{what} {tok.text} is outside {low}..{high}", f"a number in {low}..{high}")
         return value
 
     def number_list(self, low: int, high: int, what: str) -> tuple[int, ...]:
@@ -568,9 +464,7 @@ class _Parser:
         self.take()
         if tok.word not in PROTO_NUMBERS:
             raise self.fail(
-                tok,
-                f"unknown protocol {tok.text!r}",
-                "a protocol number or name (tcp, udp, icmp, icmp6, gre, esp, ...)",
+                tok, f"unknown protocol {tok.text!r}", "a protocol number or name (tcp, udp, icmp, icmp6, gre, esp, ...)"
             )
         return PROTO_NUMBERS[tok.word]
 
@@ -601,9 +495,7 @@ class _Parser:
             try:
                 net = ipaddress.ip_network(f"{base}/{tok.text}", strict=False)
             except ValueError:
-                raise self.fail(
-                    tok, f"invalid netmask {tok.text!r}", "a contiguous netmask such as 255.255.0.0"
-                ) from None
+                raise self.fail(tok, f"invalid netmask {tok.text!r}", "a contiguous netmask such as 255.255.0.0") from None
             self.take()
             return net
         raise self.fail_expected("'/bits' or a netmask")
@@ -670,7 +562,6 @@ def parse_filter(text: str) -> Node:
 # ---------------------------------------------------------------------------------------------
 # Lowering to polars
 
-
 def _duration_ms() -> pl.Expr:
     return (pl.col("duration") * 1000).round(0).cast(pl.Int64)
 
@@ -685,10 +576,7 @@ def _per_second(counter: str, factor: int) -> pl.Expr:
 def _flags_value() -> pl.Expr:
     col = pl.col("tcp_flags")
     return pl.sum_horizontal(
-        [
-            (col.str.slice(i, 1) != ".").cast(pl.Int64) * bit
-            for i, bit in enumerate(_TCP_FLAG_BITS.values())
-        ]
+        [(col.str.slice(i, 1) != ".").cast(pl.Int64) * bit for i, bit in enumerate(_TCP_FLAG_BITS.values())]
     )
 
 
@@ -702,9 +590,7 @@ _FIELDS: dict[str, Callable[[], pl.Expr]] = {
     "duration": _duration_ms,
     "pps": lambda: _per_second("packets", 1000),
     "bps": lambda: _per_second("bytes", 8000),
-    "bpp": lambda: (
-        pl.when(pl.col("packets") > 0).then(pl.col("bytes") // pl.col("packets")).otherwise(0)
-    ),
+    "bpp": lambda: pl.when(pl.col("packets") > 0).then(pl.col("bytes") // pl.col("packets")).otherwise(0),
     "flags": _flags_value,
 }
 
@@ -715,7 +601,6 @@ _OPS: dict[str, Callable[[pl.Expr, int], pl.Expr]] = {
     ">=": lambda e, v: e >= v,
     "<=": lambda e, v: e <= v,
 }
-
 
 def _ipv4_value(column: str) -> pl.Expr:
     """Dotted quad -> integer, vectorised; null for anything else (IPv6, garbage)."""
@@ -759,12 +644,8 @@ def _address_expr(node: Address) -> pl.Expr:
         if net.prefixlen == 32:
             return pl.col(node.column) == str(net.network_address)
         lo, hi = int(net.network_address), int(net.broadcast_address)
-        return pl.col(node.column).map_batches(
-            _ipv4_matcher(lo, hi), return_dtype=pl.Boolean, is_elementwise=True
-        )
-    return pl.col(node.column).map_batches(
-        _ipv6_matcher(net), return_dtype=pl.Boolean, is_elementwise=True
-    )
+        return pl.col(node.column).map_batches(_ipv4_matcher(lo, hi), return_dtype=pl.Boolean, is_elementwise=True)
+    return pl.col(node.column).map_batches(_ipv6_matcher(net), return_dtype=pl.Boolean, is_elementwise=True)
 
 
 def _proto_expr(number: int) -> pl.Expr:
@@ -820,7 +701,6 @@ def compile_filter(text: str) -> pl.Expr:
 # ---------------------------------------------------------------------------------------------
 # Printing an AST back as nfdump filter text
 
-
 def _format_address(node: Address) -> str:
     side = node.column.removesuffix("_addr")
     net = node.network
@@ -841,12 +721,7 @@ def format_filter(node: Node) -> str:
 
     def wrap(child: Node, inside: type) -> str:
         text = format_filter(child)
-        needs = (
-            isinstance(child, Or)
-            and inside is And
-            or isinstance(child, (And, Or))
-            and inside is Not
-        )
+        needs = isinstance(child, Or) and inside is And or isinstance(child, (And, Or)) and inside is Not
         return f"({text})" if needs else text
 
     if isinstance(node, Any):

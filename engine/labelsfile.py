@@ -101,9 +101,7 @@ def _read_csv(path: Path) -> pl.DataFrame:
     try:
         return pl.read_csv(data, infer_schema=False, truncate_ragged_lines=False)
     except pl.exceptions.PolarsError as exc:
-        raise UserError(
-            f"{path}: not a readable CSV labels file: {str(exc).splitlines()[0]}"
-        ) from None
+        raise UserError(f"{path}: not a readable CSV labels file: {str(exc).splitlines()[0]}") from None
 
 
 def _open_bytes(path: Path) -> bytes:
@@ -166,20 +164,21 @@ def _flow_key_rows(path: Path, raw: pl.DataFrame) -> pl.DataFrame:
     numbered = pl.DataFrame(
         {"_num": [str(n) for n in PROTO_NAMES], "_name": list(PROTO_NAMES.values())}
     )
-    typed = raw.join(
-        numbered, left_on=proto_text, right_on="_num", how="left", maintain_order="left"
-    ).select(
-        "_row",
-        pl.coalesce(
-            ts_text.str.to_datetime(fmt, time_unit="ms", strict=False) for fmt in _TS_FORMATS
-        ).alias("ts_first"),
-        pl.col("src_addr").str.strip_chars(),
-        pl.col("src_port").str.strip_chars().cast(pl.Int32, strict=False),
-        pl.col("dst_addr").str.strip_chars(),
-        pl.col("dst_port").str.strip_chars().cast(pl.Int32, strict=False),
-        pl.coalesce("_name", proto_text).alias("proto"),
-        "label",
-        (~ts_text.str.contains(r":\d\d\.\d")).alias(_SECOND_PRECISION),
+    typed = (
+        raw.join(numbered, left_on=proto_text, right_on="_num", how="left", maintain_order="left")
+        .select(
+            "_row",
+            pl.coalesce(
+                ts_text.str.to_datetime(fmt, time_unit="ms", strict=False) for fmt in _TS_FORMATS
+            ).alias("ts_first"),
+            pl.col("src_addr").str.strip_chars(),
+            pl.col("src_port").str.strip_chars().cast(pl.Int32, strict=False),
+            pl.col("dst_addr").str.strip_chars(),
+            pl.col("dst_port").str.strip_chars().cast(pl.Int32, strict=False),
+            pl.coalesce("_name", proto_text).alias("proto"),
+            "label",
+            (~ts_text.str.contains(r":\d\d\.\d")).alias(_SECOND_PRECISION),
+        )
     )
     for column in FLOW_KEY:
         _bad_rows(path, typed, pl.col(column).is_null(), f"an empty or unreadable '{column}'")
@@ -211,9 +210,7 @@ def _resolve_names(dumps: pl.Series, named: pl.Series) -> pl.DataFrame:
             pairs.append((name, name))
         elif len(by_stem.get(name, ())) == 1:
             pairs.append((name, by_stem[name][0]))
-    return pl.DataFrame(
-        pairs, schema={"label_name": pl.String, "dump_name": pl.String}, orient="row"
-    )
+    return pl.DataFrame(pairs, schema={"label_name": pl.String, "dump_name": pl.String}, orient="row")
 
 
 def _join_flow_key(flows: pl.DataFrame, labels: pl.DataFrame) -> pl.Series:
@@ -222,12 +219,17 @@ def _join_flow_key(flows: pl.DataFrame, labels: pl.DataFrame) -> pl.Series:
         labels = labels.with_columns(pl.lit(False).alias(_SECOND_PRECISION))
     left = flows.select(pl.col(c).cast(FLOW_SCHEMA[c]) for c in key)
     precise = labels.filter(~pl.col(_SECOND_PRECISION)).select(*key, "label")
-    coarse = labels.filter(pl.col(_SECOND_PRECISION)).select(*key, pl.col("label").alias("label_s"))
+    coarse = labels.filter(pl.col(_SECOND_PRECISION)).select(
+        *key, pl.col("label").alias("label_s")
+    )
     by_ms = left.join(precise, on=key, how="left", maintain_order="left")
-    by_s = left.with_columns(pl.col("ts_first").dt.truncate("1s")).join(
-        coarse.unique(subset=key, keep="last", maintain_order=True),
-        on=key,
-        how="left",
-        maintain_order="left",
+    by_s = (
+        left.with_columns(pl.col("ts_first").dt.truncate("1s"))
+        .join(
+            coarse.unique(subset=key, keep="last", maintain_order=True),
+            on=key,
+            how="left",
+            maintain_order="left",
+        )
     )
     return by_ms.with_columns(by_s["label_s"]).select(pl.coalesce("label", "label_s"))["label"]

@@ -208,9 +208,7 @@ def load_model(path: str | Path | None = None) -> Any:
     try:
         return sio.loads(data, trusted=sorted(TRUSTED_TYPES))
     except Exception as exc:
-        raise ModelRefused(
-            f"{path}: the skops archive could not be loaded ({exc}); retrain"
-        ) from None
+        raise ModelRefused(f"{path}: the skops archive could not be loaded ({exc}); retrain") from None
 
 
 def _dump(obj: Any) -> bytes:

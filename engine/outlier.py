@@ -30,8 +30,7 @@ class IForestOutlier:
 
     def fit(self, X: np.ndarray, weight: np.ndarray) -> IForestOutlier:
         self.model_ = IsolationForest(
-            n_estimators=self.n_estimators,
-            max_samples=min(self.max_samples, len(X)),
+            n_estimators=self.n_estimators, max_samples=min(self.max_samples, len(X)),
             random_state=self.random_state,
         ).fit(X, sample_weight=weight)
         return self
@@ -84,9 +83,8 @@ class ABODOutlier:
             rng = np.random.default_rng(self.random_state)
             keep = rng.choice(len(X), self.max_reference, replace=False, p=weight / weight.sum())
             X = X[keep]
-        self.model_ = ABOD(
-            method="fast", n_neighbors=min(self.n_neighbors, len(X) - 1), contamination=0.001
-        ).fit(X.astype(np.float64))
+        self.model_ = ABOD(method="fast", n_neighbors=min(self.n_neighbors, len(X) - 1),
+                           contamination=0.001).fit(X.astype(np.float64))
         train = _finite(self.model_.decision_scores_, 0.0)
         self.fill_ = float(train.max(initial=0.0))
         return self

@@ -57,4 +57,6 @@ def _flat(df: pl.DataFrame) -> pl.DataFrame:
     nested = [name for name, dtype in df.schema.items() if isinstance(dtype, pl.List)]
     if not nested:
         return df
-    return df.with_columns(pl.col(name).cast(pl.List(pl.String)).list.join(" ") for name in nested)
+    return df.with_columns(
+        pl.col(name).cast(pl.List(pl.String)).list.join(" ") for name in nested
+    )

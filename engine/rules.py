@@ -50,11 +50,7 @@ class Rule:
         if not self.label:
             raise RuleError(self.name, "a rule needs a label")
         # Severity sits on the same 0..1 scale as a detector score, so the two can be combined.
-        if not (
-            isinstance(self.severity, (int, float))
-            and math.isfinite(self.severity)
-            and 0 <= self.severity <= 1
-        ):
+        if not (isinstance(self.severity, (int, float)) and math.isfinite(self.severity) and 0 <= self.severity <= 1):
             raise RuleError(self.name, f"severity must be between 0 and 1, got {self.severity!r}")
         if not self.filter.strip():
             # nfdump reads an empty filter as "match everything": never what a rule means.
@@ -133,7 +129,5 @@ class RuleSet:
             return lazy.with_columns(self.columns()).select(list(RULE_COLUMNS)).collect()
         # Evaluate each filter once into a mask column, then derive the three columns from masks.
         masks = [f"__rule_{i}" for i in range(len(self.rules))]
-        matched = lazy.select(
-            [rule.expr.alias(m) for rule, m in zip(self.rules, masks, strict=True)]
-        )
+        matched = lazy.select([rule.expr.alias(m) for rule, m in zip(self.rules, masks, strict=True)])
         return matched.select(self._derive([pl.col(m) for m in masks])).collect()

@@ -14,14 +14,14 @@ import polars as pl
 
 @dataclass(frozen=True)
 class Counters:
-    files: int = 0  # dump files seen
+    files: int = 0                  # dump files seen
     newest_file: str | None = None  # name of the newest dump read
-    lag_seconds: float = 0.0  # now minus the close time of the newest dump fully scored
-    flows: int = 0  # flows scored since start
-    flows_per_second: float = 0.0  # recent scoring rate
-    flagged: int = 0  # flows at or above the threshold since start
-    skipped_lines: int = 0  # lines that were not flows (see messages)
-    errors: int = 0  # files that could not be read, and other faults
+    lag_seconds: float = 0.0        # now minus the close time of the newest dump fully scored
+    flows: int = 0                  # flows scored since start
+    flows_per_second: float = 0.0   # recent scoring rate
+    flagged: int = 0                # flows at or above the threshold since start
+    skipped_lines: int = 0          # lines that were not flows (see messages)
+    errors: int = 0                 # files that could not be read, and other faults
     model_version: str = ""
 
 

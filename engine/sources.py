@@ -98,9 +98,7 @@ def _activity(flows: pl.DataFrame, window, buckets: int) -> pl.DataFrame:
     )
     grid = (
         flows.select(pl.col("src_addr").unique())
-        .join(
-            pl.DataFrame({"bucket": pl.arange(0, buckets, eager=True).cast(pl.UInt32)}), how="cross"
-        )
+        .join(pl.DataFrame({"bucket": pl.arange(0, buckets, eager=True).cast(pl.UInt32)}), how="cross")
         .join(counts, on=["src_addr", "bucket"], how="left")
         .sort("src_addr", "bucket")
     )

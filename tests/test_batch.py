@@ -10,13 +10,8 @@ def test_directories_expand_to_dumps_in_rotation_order(tmp_path):
     a, b = tmp_path / "a", tmp_path / "b"
     a.mkdir()
     b.mkdir()
-    for name in (
-        "nfcapd.202611220836.txt",
-        "nfcapd.202611220835.txt.gz",
-        ".hidden",
-        "m.skops",
-        "m.skops.json",
-    ):
+    for name in ("nfcapd.202611220836.txt", "nfcapd.202611220835.txt.gz", ".hidden", "m.skops",
+                 "m.skops.json"):
         (a / name).write_text("x")
     (b / "nfcapd.202611220801.txt").write_text("x")
     found = expand_paths([b, a, a / "nfcapd.202611220836.txt"])

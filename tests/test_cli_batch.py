@@ -57,10 +57,7 @@ def test_score_writes_suspicious_flows_or_all(model, tmp_path, capsys):
     assert main(["score", *map(str, TEST), "--model", str(model), "-o", str(some)]) == 0
     err = capsys.readouterr().err
     assert f"{TEST[0].name}: " in err and " flows, " in err and "wrote " in err
-    assert (
-        main(["score", *map(str, TEST), "--model", str(model), "-o", str(every), "--all", "-q"])
-        == 0
-    )
+    assert main(["score", *map(str, TEST), "--model", str(model), "-o", str(every), "--all", "-q"]) == 0
     assert capsys.readouterr().err == ""
     full = pl.read_parquet(every)
     assert full.schema == pl.Schema(SCORED_SCHEMA)

@@ -23,11 +23,7 @@ def test_a_tampered_model_is_refused_before_any_work(tmp_path, capsys, model, co
     model.write_bytes(bytes(raw))
     out = tmp_path / "out.csv"
     argv = [command, str(DUMP), "--model", str(model), "-q"]
-    argv += (
-        ["--truth", str(ROOT / "data/samples/lab-dev/routerlike-labels.csv.gz")]
-        if command == "eval"
-        else []
-    )
+    argv += ["--truth", str(ROOT / "data/samples/lab-dev/routerlike-labels.csv.gz")] if command == "eval" else []
     argv += ["-o", str(out)] if command != "eval" else []
     assert main(argv) == 2
     err = capsys.readouterr().err
@@ -55,9 +51,7 @@ def test_a_missing_input_is_named(tmp_path, capsys, model):
         (["train", str(DUMP), "-o", "nodir/m.skops"], "directory nodir does not exist"),
     ],
 )
-def test_an_unusable_output_is_refused_before_any_work(
-    tmp_path, monkeypatch, capsys, argv, message
-):
+def test_an_unusable_output_is_refused_before_any_work(tmp_path, monkeypatch, capsys, argv, message):
     monkeypatch.chdir(tmp_path)
     assert main(argv) == 2
     assert message in capsys.readouterr().err

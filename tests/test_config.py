@@ -11,11 +11,7 @@ def test_repo_config_equals_packaged_defaults():
     loaded = load_config(ROOT / "config.toml")
     assert dataclasses.replace(loaded, source=None) == Config()
     assert [r.name for r in loaded.rules] == [
-        "amplification",
-        "scan",
-        "zero_packet",
-        "open_resolver",
-        "tunnel",
+        "amplification", "scan", "zero_packet", "open_resolver", "tunnel"
     ]
 
 

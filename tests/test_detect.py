@@ -32,10 +32,8 @@ def lab_split() -> tuple[pl.DataFrame, pl.DataFrame]:
     paths = sorted((CORPUS / "routerlike").glob("nfcapd.*.txt.gz"))
     train, _ = read_flows(paths[:3], timezone="UTC")
     test, _ = read_flows(paths[3:], timezone="UTC")
-    return (
-        train.with_columns(label=_join_keyed(train, truth)),
-        test.with_columns(label=_join_keyed(test, truth)),
-    )
+    return (train.with_columns(label=_join_keyed(train, truth)),
+            test.with_columns(label=_join_keyed(test, truth)))
 
 
 @cache
@@ -105,8 +103,7 @@ def test_scores_finite_on_duplicate_heavy_data(outlier):
 def test_seed_knn_is_selectable():
     train, test = lab_split()
     seed = Detector(classifier="knn", features="seed", outlier="none").fit(
-        train.drop("label"), train["label"]
-    )
+        train.drop("label"), train["label"])
     assert seed.feature_names_ == ["duration", "packets", "bytes", "pps", "bps", "Bpp", "flows"]
     scored = seed.score(test.drop("label"))
     assert scored["score"].is_finite().all()
@@ -160,13 +157,9 @@ def test_explain_gives_drill_down_detail():
 def test_training_labels_precedence_and_weights():
     _, test = lab_split()
     flows = test.drop("label")[:50]
-    truth = pl.DataFrame(
-        {
-            "file": [Path(flows["file"][0]).name.removesuffix(".gz")] * 2,
-            "line": [flows["line"][0], flows["line"][1]],
-            "label": ["tunnel", "scan"],
-        }
-    )
+    truth = pl.DataFrame({"file": [Path(flows["file"][0]).name.removesuffix(".gz")] * 2,
+                          "line": [flows["line"][0], flows["line"][1]],
+                          "label": ["tunnel", "scan"]})
     analyst = pl.Series([None, "normal"] + [None] * 48, dtype=pl.String)
     labels, weight = training_labels(flows, truth=truth, analyst=analyst, rules=rules())
     assert labels[0] == "tunnel" and weight[0] == 1.0  # labels file over rules

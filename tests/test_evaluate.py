@@ -41,9 +41,7 @@ def test_ranking_figures(report):
 
 
 def test_anomaly_verdicts_count_as_flagged_and_get_a_column():
-    r = evaluate(
-        pl.Series(["normal", "normal"]), pl.Series(["anomaly", "normal"]), pl.Series([0.9, 0.1])
-    )
+    r = evaluate(pl.Series(["normal", "normal"]), pl.Series(["anomaly", "normal"]), pl.Series([0.9, 0.1]))
     assert r.classes == ("normal", "anomaly")
     assert r.normal_flagged == 0.5
     assert r.roc_auc is None  # one side only: undefined, not a made-up number
@@ -51,9 +49,7 @@ def test_anomaly_verdicts_count_as_flagged_and_get_a_column():
 
 
 def test_explicit_classes_fix_the_order():
-    r = evaluate(
-        pl.Series(["scan"]), pl.Series(["scan"]), pl.Series([1.0]), classes=["scan", "normal"]
-    )
+    r = evaluate(pl.Series(["scan"]), pl.Series(["scan"]), pl.Series([1.0]), classes=["scan", "normal"])
     assert r.classes == ("scan", "normal") and r.confusion == ((1, 0), (0, 0))
 
 
@@ -69,16 +65,8 @@ def test_report_text_fits_100_columns_and_json_round_trips(report):
 
 
 def test_every_class_fits_in_100_columns():
-    labels = [
-        "normal",
-        "dns_flood",
-        "amplification",
-        "tunnel",
-        "scan",
-        "zero_packet",
-        "open_resolver",
-        "anomaly",
-    ]
+    labels = ["normal", "dns_flood", "amplification", "tunnel", "scan", "zero_packet",
+              "open_resolver", "anomaly"]
     truth = pl.Series(labels * 20000)
     verdict = pl.Series(labels[1:] + labels[:1]).extend(pl.Series(labels * 19999))
     r = evaluate(truth, verdict, pl.Series([0.5] * truth.len()))

@@ -28,7 +28,9 @@ def _flows(**columns) -> pl.DataFrame:
         "line": list(range(2, n + 2)),
     }
     defaults.update(columns)
-    return pl.DataFrame(defaults).with_columns(pl.col(c).cast(FLOW_SCHEMA[c]) for c in defaults)
+    return pl.DataFrame(defaults).with_columns(
+        pl.col(c).cast(FLOW_SCHEMA[c]) for c in defaults
+    )
 
 
 def test_bundled_labels_join_to_flows_read_from_compressed_paths():
@@ -50,9 +52,7 @@ def test_bundled_labels_join_to_flows_read_from_compressed_paths():
 def test_labels_may_name_the_dump_without_its_text_extension(tmp_path):
     path = tmp_path / "labels.csv"
     path.write_text("file,line,label\nnfcapd.202701110138,3,scan\n")
-    flows = _flows(
-        file=["/d/nfcapd.202701110138.txt.gz", "/d/nfcapd.202701110138.txt.gz"], line=[2, 3]
-    )
+    flows = _flows(file=["/d/nfcapd.202701110138.txt.gz", "/d/nfcapd.202701110138.txt.gz"], line=[2, 3])
     assert join_labels(flows, read_labels(path)).to_list() == [None, "scan"]
 
 
@@ -66,7 +66,9 @@ def test_an_ambiguous_name_without_extension_matches_nothing(tmp_path):
 
 def test_duplicate_keys_last_row_wins(tmp_path):
     path = tmp_path / "labels.csv"
-    path.write_text("file,line,label\nd.txt,2,normal\nd.txt,2,tunnel\nd.txt,3,scan\n")
+    path.write_text(
+        "file,line,label\nd.txt,2,normal\nd.txt,2,tunnel\nd.txt,3,scan\n"
+    )
     labels = read_labels(path)
     assert labels.height == 2
     assert join_labels(_flows(file=["d.txt", "d.txt"], line=[2, 3]), labels).to_list() == [
@@ -129,18 +131,14 @@ def test_labels_outside_the_vocabulary_are_reported(tmp_path):
         read_labels(path)
     message = str(err.value)
     assert "truth.csv: 3 row(s) with labels outside the vocabulary" in message
-    assert (
-        "'dnsflood' x2 (first at line 3)" in message and "'malware' x1 (first at line 5)" in message
-    )
+    assert "'dnsflood' x2 (first at line 3)" in message and "'malware' x1 (first at line 5)" in message
     assert read_labels(path, extra_classes=("dnsflood", "malware")).height == 4
 
 
 def test_bad_line_numbers_are_reported_with_their_row(tmp_path):
     path = tmp_path / "truth.csv"
     path.write_text("file,line,label\nd,2,normal\nd,two,scan\n")
-    with pytest.raises(
-        UserError, match=r"truth\.csv: 1 row\(s\) with a bad 'line' number \(line 3\)"
-    ):
+    with pytest.raises(UserError, match=r"truth\.csv: 1 row\(s\) with a bad 'line' number \(line 3\)"):
         read_labels(path)
 
 

@@ -72,24 +72,18 @@ def test_round_trip_gives_identical_outputs(tmp_path, data, make):
 
 def test_sidecar_records_hash_versions_and_caller_metadata(tmp_path, data):
     X, y = data
-    path = save_model(
-        _fit(RandomForestClassifier(n_estimators=2), X, y), tmp_path / "m.skops", metadata=META
-    )
+    path = save_model(_fit(RandomForestClassifier(n_estimators=2), X, y), tmp_path / "m.skops", metadata=META)
     meta = read_metadata(path)
     assert sidecar_path(path).name == "m.skops.json"
     assert len(meta["sha256"]) == 64 and meta["size"] == path.stat().st_size
-    assert {"scikit-learn", "pyod", "skops", "numpy", "polars", "flowtriage"} <= set(
-        meta["libraries"]
-    )
+    assert {"scikit-learn", "pyod", "skops", "numpy", "polars", "flowtriage"} <= set(meta["libraries"])
     assert meta["features"] == META["features"] and meta["label_counts"] == META["label_counts"]
     assert meta["created"].endswith("+00:00")
 
 
 def test_one_changed_byte_is_refused(tmp_path, data):
     X, y = data
-    path = save_model(
-        _fit(RandomForestClassifier(n_estimators=2), X, y), tmp_path / "m.skops", metadata=META
-    )
+    path = save_model(_fit(RandomForestClassifier(n_estimators=2), X, y), tmp_path / "m.skops", metadata=META)
     raw = bytearray(path.read_bytes())
     raw[len(raw) // 2] ^= 0x01
     path.write_bytes(bytes(raw))
@@ -122,11 +116,8 @@ def test_foreign_types_are_refused_even_with_a_correct_sidecar(tmp_path, payload
     path = tmp_path / "foreign.skops"
     data = sio.dumps(payload)
     path.write_bytes(data)
-    sidecar = {
-        "format": "flowtriage-model",
-        "format_version": 1,
-        "sha256": hashlib.sha256(data).hexdigest(),
-    }
+    sidecar = {"format": "flowtriage-model", "format_version": 1,
+               "sha256": hashlib.sha256(data).hexdigest()}
     sidecar_path(path).write_text(json.dumps(sidecar))
     with pytest.raises(ModelRefused, match=f"outside flowtriage's allow-list: {named}"):
         load_model(path)
@@ -152,11 +143,8 @@ def test_pickle_renamed_skops_is_refused_without_unpickling(tmp_path, data):
 
     raw = pickle.dumps([Boom(), _fit(RandomForestClassifier(n_estimators=2), X, y)])
     path.write_bytes(raw)
-    sidecar = {
-        "format": "flowtriage-model",
-        "format_version": 1,
-        "sha256": hashlib.sha256(raw).hexdigest(),
-    }
+    sidecar = {"format": "flowtriage-model", "format_version": 1,
+               "sha256": hashlib.sha256(raw).hexdigest()}
     sidecar_path(path).write_text(json.dumps(sidecar))
     with pytest.raises(ModelRefused, match="pickle/joblib file"):
         load_model(path)
@@ -165,9 +153,7 @@ def test_pickle_renamed_skops_is_refused_without_unpickling(tmp_path, data):
 
 def test_missing_sidecar_is_refused(tmp_path, data):
     X, y = data
-    path = save_model(
-        _fit(RandomForestClassifier(n_estimators=2), X, y), tmp_path / "m.skops", metadata=META
-    )
+    path = save_model(_fit(RandomForestClassifier(n_estimators=2), X, y), tmp_path / "m.skops", metadata=META)
     sidecar_path(path).unlink()
     with pytest.raises(ModelRefused, match="no sidecar m.skops.json"):
         load_model(path)
@@ -181,9 +167,7 @@ def test_refusals_are_user_errors_and_a_missing_file_says_so(tmp_path):
 
 def test_sidecar_from_a_newer_format_is_refused(tmp_path, data):
     X, y = data
-    path = save_model(
-        _fit(RandomForestClassifier(n_estimators=2), X, y), tmp_path / "m.skops", metadata=META
-    )
+    path = save_model(_fit(RandomForestClassifier(n_estimators=2), X, y), tmp_path / "m.skops", metadata=META)
     meta = json.loads(sidecar_path(path).read_text())
     meta["format_version"] = 99
     sidecar_path(path).write_text(json.dumps(meta))
@@ -193,12 +177,8 @@ def test_sidecar_from_a_newer_format_is_refused(tmp_path, data):
 
 def test_versions_sit_side_by_side_oldest_first(tmp_path, data):
     X, y = data
-    first = save_versioned(
-        _fit(RandomForestClassifier(n_estimators=2, random_state=1), X, y), tmp_path, metadata=META
-    )
-    second = save_versioned(
-        _fit(RandomForestClassifier(n_estimators=3, random_state=2), X, y), tmp_path, metadata=META
-    )
+    first = save_versioned(_fit(RandomForestClassifier(n_estimators=2, random_state=1), X, y), tmp_path, metadata=META)
+    second = save_versioned(_fit(RandomForestClassifier(n_estimators=3, random_state=2), X, y), tmp_path, metadata=META)
     (tmp_path / "notes.txt").write_text("not a model")
     versions = list_versions(tmp_path)
     assert {v.path for v in versions} == {first, second}
@@ -217,11 +197,8 @@ def test_a_zip_that_is_not_a_skops_archive_is_refused(tmp_path):
     with zipfile.ZipFile(path, "w") as zf:
         zf.writestr("readme.txt", "hello")
     data = path.read_bytes()
-    sidecar = {
-        "format": "flowtriage-model",
-        "format_version": 1,
-        "sha256": hashlib.sha256(data).hexdigest(),
-    }
+    sidecar = {"format": "flowtriage-model", "format_version": 1,
+               "sha256": hashlib.sha256(data).hexdigest()}
     sidecar_path(path).write_text(json.dumps(sidecar))
     with pytest.raises(ModelRefused, match="not a valid skops model file"):
         load_model(path)
@@ -231,9 +208,7 @@ def test_version_differences_are_named(tmp_path, data):
     from engine.modelstore import version_warnings
 
     X, y = data
-    path = save_model(
-        _fit(RandomForestClassifier(n_estimators=2), X, y), tmp_path / "m.skops", metadata=META
-    )
+    path = save_model(_fit(RandomForestClassifier(n_estimators=2), X, y), tmp_path / "m.skops", metadata=META)
     meta = read_metadata(path)
     assert version_warnings(meta) == []
     meta["libraries"]["scikit-learn"] = "0.24.2"

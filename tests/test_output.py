@@ -28,9 +28,7 @@ def test_each_format_reads_back(tmp_path, suffix):
 
 
 def test_unknown_extension_is_a_user_error_and_writes_nothing(tmp_path):
-    with pytest.raises(
-        UserError, match=r"unknown output format '\.xlsx'.*\.csv, \.parquet, \.jsonl"
-    ):
+    with pytest.raises(UserError, match=r"unknown output format '\.xlsx'.*\.csv, \.parquet, \.jsonl"):
         write_frame(FRAME, tmp_path / "out.xlsx")
     assert list(tmp_path.iterdir()) == []
 

@@ -43,7 +43,6 @@ def selected(text: str, df: pl.DataFrame) -> list[int]:
 
 # ------------------------------------------------------------------------- parsing, precedence
 
-
 def test_precedence_not_binds_tighter_than_and_tighter_than_or():
     ast = parse_filter("not packets > 1 and bytes > 2 or flows > 3")
     assert ast == Or(
@@ -56,15 +55,11 @@ def test_precedence_not_binds_tighter_than_and_tighter_than_or():
 
 def test_parentheses_override_precedence():
     ast = parse_filter("not (packets > 1 and (bytes > 2 or flows > 3))")
-    assert ast == Not(
-        And((Compare("packets", ">", 1), Or((Compare("bytes", ">", 2), Compare("flows", ">", 3)))))
-    )
+    assert ast == Not(And((Compare("packets", ">", 1), Or((Compare("bytes", ">", 2), Compare("flows", ">", 3))))))
 
 
 def test_precedence_on_data():
-    df = flows(
-        {"packets": 1, "bytes": 10}, {"packets": 5, "bytes": 10}, {"packets": 5, "bytes": 99}
-    )
+    df = flows({"packets": 1, "bytes": 10}, {"packets": 5, "bytes": 10}, {"packets": 5, "bytes": 99})
     # a or b and c == a or (b and c)
     assert selected("packets = 1 or packets = 5 and bytes = 99", df) == [1, 3]
     assert selected("(packets = 1 or packets = 5) and bytes = 99", df) == [3]
@@ -93,7 +88,6 @@ def test_comment_runs_to_end_of_line_and_filters_may_span_lines():
 
 
 # ------------------------------------------------------------------------- every primitive
-
 
 @pytest.mark.parametrize(
     ("text", "expected"),
@@ -130,16 +124,8 @@ def test_number_suffixes_scale_by_1000_and_hex():
 
 
 def test_proto_by_name_number_and_as_printed():
-    df = flows(
-        {"proto": "TCP"},
-        {"proto": "UDP"},
-        {"proto": "ICMP"},
-        {"proto": "ICMP6"},
-        {"proto": "GRE"},
-        {"proto": "ESP"},
-        {"proto": "99"},
-        {"proto": "17"},
-    )
+    df = flows({"proto": "TCP"}, {"proto": "UDP"}, {"proto": "ICMP"}, {"proto": "ICMP6"},
+               {"proto": "GRE"}, {"proto": "ESP"}, {"proto": "99"}, {"proto": "17"})
     assert selected("proto tcp", df) == [1]
     assert selected("proto 6", df) == [1]
     assert selected("proto udp", df) == [2, 8]
@@ -152,12 +138,8 @@ def test_proto_by_name_number_and_as_printed():
 
 
 def test_ports_either_side_and_directed():
-    df = flows(
-        {"src_port": 53, "dst_port": 1},
-        {"src_port": 1, "dst_port": 53},
-        {"src_port": 853, "dst_port": 1},
-        {"src_port": 53, "dst_port": 53},
-    )
+    df = flows({"src_port": 53, "dst_port": 1}, {"src_port": 1, "dst_port": 53},
+               {"src_port": 853, "dst_port": 1}, {"src_port": 53, "dst_port": 53})
     assert selected("port 53", df) == [1, 2, 4]
     assert selected("src port 53", df) == [1, 4]
     assert selected("dst port 53", df) == [2, 4]
@@ -274,21 +256,13 @@ def test_compiled_expression_works_lazily_and_is_reusable():
 
 def test_compiled_expression_runs_on_the_streaming_engine():
     expr = compile_filter("net 10.0.0.0/8 or net 2001:db8::/32 or port 53")
-    df = flows(
-        {"src_addr": "10.0.0.1", "dst_port": 1},
-        {"src_addr": "2001:db8::9", "dst_port": 1},
-        {"dst_port": 1},
-    )
+    df = flows({"src_addr": "10.0.0.1", "dst_port": 1}, {"src_addr": "2001:db8::9", "dst_port": 1}, {"dst_port": 1})
     assert df.lazy().filter(expr).collect(engine="streaming")["line"].to_list() == [1, 2]
 
 
 def test_grouping_does_not_change_the_ast():
-    assert parse_filter("(port 53 or proto tcp) or bytes > 1") == parse_filter(
-        "port 53 or (proto tcp or bytes > 1)"
-    )
-    assert parse_filter("port 53 and (proto udp and bytes > 1)") == parse_filter(
-        "(port 53 and proto udp) and bytes > 1"
-    )
+    assert parse_filter("(port 53 or proto tcp) or bytes > 1") == parse_filter("port 53 or (proto tcp or bytes > 1)")
+    assert parse_filter("port 53 and (proto udp and bytes > 1)") == parse_filter("(port 53 and proto udp) and bytes > 1")
 
 
 @pytest.mark.parametrize(
@@ -315,19 +289,13 @@ def test_format_filter_round_trips(text):
 
 # ------------------------------------------------------------------------- errors
 
-
 @pytest.mark.parametrize(
     ("text", "position", "expected", "reason"),
     [
         ("packets > x", 10, "a number", "expected a number after 'packets >'"),
         ("packets >", 9, "a number", "expected a number after 'packets >', found end of filter"),
         ("prot udp", 0, "a filter primitive", "unknown keyword 'prot' (did you mean 'proto'?)"),
-        (
-            "packets > 1 and byts > 2",
-            16,
-            "a filter primitive",
-            "unknown keyword 'byts' (did you mean 'bytes'?)",
-        ),
+        ("packets > 1 and byts > 2", 16, "a filter primitive", "unknown keyword 'byts' (did you mean 'bytes'?)"),
         ("frobnicate", 0, "a filter primitive", "unknown keyword 'frobnicate'"),
         ("port 53)", 7, "'and', 'or'", "unbalanced ')'"),
         ("(port 53", 8, "')'", "unbalanced '('"),
@@ -354,12 +322,7 @@ def test_format_filter_round_trips(text):
         ("as 3356", 0, "a filter primitive", "nfdump keyword 'as' is not supported"),
         ("port 53 and $x", 12, "a keyword", "unexpected character '$'"),
         ("port in [53", 11, "']'", "expected ']'"),
-        (
-            "proto udp and (port 53 or (bytes > 1)",
-            37,
-            "')'",
-            "unbalanced '(' opened at position 14",
-        ),
+        ("proto udp and (port 53 or (bytes > 1)", 37, "')'", "unbalanced '(' opened at position 14"),
     ],
 )
 def test_filter_errors_carry_position_and_expectation(text, position, expected, reason):
@@ -490,7 +453,6 @@ def test_tunnel_boundaries(row, expected):
 
 # ------------------------------------------------------------------------- RuleSet
 
-
 def rc(name, label, filt, severity):
     return RuleConfig(name=name, label=label, filter=filt, severity=severity)
 
@@ -511,9 +473,7 @@ def test_apply_one_row_per_flow_in_order_with_label_names_severity():
         {"bytes": 500, "dst_port": 80},  # none
     )
     out = ruleset.apply(df)
-    assert out.schema == pl.Schema(
-        {"rule_label": pl.String, "rule_names": pl.String, "rule_severity": pl.Float64}
-    )
+    assert out.schema == pl.Schema({"rule_label": pl.String, "rule_names": pl.String, "rule_severity": pl.Float64})
     assert out["rule_label"].to_list() == ["zero_packet", "scan", "amplification", None]
     assert out["rule_names"].to_list() == ["small", "small,dns,also-dns", "dns,big,also-dns", ""]
     assert out["rule_severity"].to_list() == [0.3, 0.6, 0.9, 0.0]
@@ -542,9 +502,7 @@ def test_apply_with_no_rules_or_no_flows():
 
 def test_from_config_names_the_bad_rule():
     with pytest.raises(RuleError) as info:
-        RuleSet.from_config(
-            [rc("ok", "scan", "port 53", 0.5), rc("broken", "scan", "port 53 and bytes >", 0.5)]
-        )
+        RuleSet.from_config([rc("ok", "scan", "port 53", 0.5), rc("broken", "scan", "port 53 and bytes >", 0.5)])
     err = info.value
     assert err.rule == "broken"
     assert "rule 'broken'" in str(err)

@@ -25,13 +25,7 @@ def test_lists_the_default_rules(capsys, tmp_path, monkeypatch):
     assert main(["rules"]) == 0
     out = capsys.readouterr().out.splitlines()
     assert out[0].split() == ["name", "label", "severity", "filter"]
-    assert [line.split()[0] for line in out[1:]] == [
-        "amplification",
-        "scan",
-        "zero_packet",
-        "open_resolver",
-        "tunnel",
-    ]
+    assert [line.split()[0] for line in out[1:]] == ["amplification", "scan", "zero_packet", "open_resolver", "tunnel"]
 
 
 def test_a_bad_rule_is_reported_with_file_rule_and_caret(capsys, tmp_path):

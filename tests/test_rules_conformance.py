@@ -190,14 +190,10 @@ def test_explained_disagreements_are_only_the_explained_rows(corpus, text):
     got, want = ours(corpus, text), theirs(text)
     differing = set((got - want) + (want - got))
     assert differing, "no longer disagrees: move it to AGREE"
-    wrapped = {
-        keys[i] for i in flows.filter(pl.col("ts_last") < pl.col("ts_first"))["line"].to_list()
-    }
+    wrapped = {keys[i] for i in flows.filter(pl.col("ts_last") < pl.col("ts_first"))["line"].to_list()}
     assert differing <= wrapped
     # On every other flow the two agree exactly.
-    assert {k: v for k, v in got.items() if k not in wrapped} == {
-        k: v for k, v in want.items() if k not in wrapped
-    }
+    assert {k: v for k, v in got.items() if k not in wrapped} == {k: v for k, v in want.items() if k not in wrapped}
 
 
 def test_the_corpus_exercises_the_rules(corpus):
@@ -206,51 +202,21 @@ def test_the_corpus_exercises_the_rules(corpus):
     labels = RuleSet.from_config(Config().rules).apply(flows)["rule_label"].value_counts()
     fired = set(labels["rule_label"].drop_nulls().to_list())
     assert {"amplification", "zero_packet", "tunnel"} <= fired
-    counts = {
-        text: sum(theirs(text).values())
-        for text in ("ipv6", "flags S and not flags A", "pps > 10", "tos > 0")
-    }
+    counts = {text: sum(theirs(text).values()) for text in ("ipv6", "flags S and not flags A", "pps > 10", "tos > 0")}
     assert all(n > 0 for n in counts.values()), counts
 
 
 # Our error cases that nfdump rejects too (it has no position, only "syntax error at ..."),
 # and spellings both accept. Our extensions (=>, C/E flags) are left out on purpose.
 REJECTED_BY_BOTH = [
-    "packets > x",
-    "prot udp",
-    "port 53)",
-    "(port 53",
-    ")",
-    "port 53 and",
-    "port 53 or or port 54",
-    "not",
-    "port 53 port 54",
-    "proto xyz",
-    "proto",
-    "port 70000",
-    "ip 10.0.0",
-    "net 10.0.0.0",
-    "flags SZ",
-    "bytes != 3",
-    "duration > 1.5",
-    "bytes = = 1",
-    "port in [53",
+    "packets > x", "prot udp", "port 53)", "(port 53", ")", "port 53 and", "port 53 or or port 54",
+    "not", "port 53 port 54", "proto xyz", "proto", "port 70000", "ip 10.0.0", "net 10.0.0.0",
+    "flags SZ", "bytes != 3", "duration > 1.5", "bytes = = 1", "port in [53",
 ]
 ACCEPTED_BY_BOTH = [
-    "",
-    "any",
-    "PROTO Udp AND NOT Src Port 53",
-    "proto udp && ! src port 53",
-    "packets gt 1K",
-    "bytes < 0x3e8",
-    "net 10.1.2.99/24",
-    "ip in [10.1.2.3 172.16.0.0/16]",
-    "flags 2",
-    "inet6",
-    "src tos > 0",
-    "port in [ 53, 853 ]",
-    "port 53 # comment",
-    "dst host 2001:db8::35",
+    "", "any", "PROTO Udp AND NOT Src Port 53", "proto udp && ! src port 53", "packets gt 1K",
+    "bytes < 0x3e8", "net 10.1.2.99/24", "ip in [10.1.2.3 172.16.0.0/16]", "flags 2", "inet6",
+    "src tos > 0", "port in [ 53, 853 ]", "port 53 # comment", "dst host 2001:db8::35",
 ]
 
 

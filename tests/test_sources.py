@@ -54,9 +54,7 @@ def test_totals_and_suspicion_per_source():
 def test_activity_spans_each_source_or_a_shared_window():
     own = summarize_sources(SCORED, threshold=0.5, buckets=4)
     assert own["activity"].to_list() == [[1, 1, 1, 2], [1, 0, 0, 1]]
-    shared = summarize_sources(
-        SCORED, threshold=0.5, buckets=4, window=(T0, T0 + timedelta(seconds=20))
-    )
+    shared = summarize_sources(SCORED, threshold=0.5, buckets=4, window=(T0, T0 + timedelta(seconds=20)))
     # Only flows inside the window are bucketed; totals still count everything.
     assert shared["activity"].to_list() == [[1, 0, 1, 1], [0, 2, 0, 0]]
     assert shared["flows"].to_list() == [5, 2]

@@ -26,19 +26,13 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     )
     parser.add_argument("paths", nargs="+", metavar="PATH", help="dump files or directories")
     parser.add_argument(
-        "--truth",
-        required=True,
-        action="append",
-        metavar="CSV",
+        "--truth", required=True, action="append", metavar="CSV",
         help="labels file (DESIGN.md format); repeatable, a later file wins where two overlap",
     )
     add_model_option(parser)
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
     parser.add_argument(
-        "-n",
-        type=int,
-        action="append",
-        metavar="N",
+        "-n", type=int, action="append", metavar="N",
         help="precision@N (repeatable; default 100 and 1000)",
     )
     add_quiet_option(parser)
@@ -68,21 +62,13 @@ def run(args: argparse.Namespace, config: Config) -> int:
             f"{', '.join(args.truth)}: no row matches a flow in {len(paths)} file(s); check the "
             "file names (dump name without directory or .gz) or the flow key columns"
         )
-    report = evaluate(
-        truth_all, pl.concat(verdict), pl.concat(score), n=tuple(args.n or (100, 1000))
-    )
+    report = evaluate(truth_all, pl.concat(verdict), pl.concat(score), n=tuple(args.n or (100, 1000)))
     if args.json:
         body = report.to_dict()
-        body["model"] = {
-            "path": str(model),
-            "version": meta.get("version"),
-            "sha256": meta.get("sha256"),
-        }
+        body["model"] = {"path": str(model), "version": meta.get("version"), "sha256": meta.get("sha256")}
         body["files"] = [p.name for p in paths]
         print(json.dumps(body, indent=2))
     else:
-        print(
-            f"model {inert(model)} (version {inert(meta.get('version') or '-')}), {len(paths)} file(s)"
-        )
+        print(f"model {inert(model)} (version {inert(meta.get('version') or '-')}), {len(paths)} file(s)")
         print(format_report(report), end="")
     return 0

@@ -19,9 +19,7 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
         "filter is reported with its rule name and position. With --check FILTER, compile one "
         "nfdump filter and print it back in normalised form.",
     )
-    parser.add_argument(
-        "--check", metavar="FILTER", help="compile this nfdump filter and print its normal form"
-    )
+    parser.add_argument("--check", metavar="FILTER", help="compile this nfdump filter and print its normal form")
     parser.set_defaults(func=run)
 
 
@@ -41,7 +39,5 @@ def run(args: argparse.Namespace, config: Config) -> int:
     label_width = max((len(r.label) for r in ruleset.rules), default=5)
     print(f"{'name':<{width}}  {'label':<{label_width}}  severity  filter")
     for rule in ruleset.rules:
-        print(
-            f"{rule.name:<{width}}  {rule.label:<{label_width}}  {rule.severity:8.2f}  {rule.filter}"
-        )
+        print(f"{rule.name:<{width}}  {rule.label:<{label_width}}  {rule.severity:8.2f}  {rule.filter}")
     return 0

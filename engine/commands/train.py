@@ -29,13 +29,9 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
         "other flows count as normal. Writes MODEL (skops) and MODEL.json beside it (its sidecar).",
     )
     parser.add_argument("paths", nargs="+", metavar="PATH", help="dump files or directories")
+    parser.add_argument("-o", "--output", required=True, metavar="MODEL", help="model file to write (.skops)")
     parser.add_argument(
-        "-o", "--output", required=True, metavar="MODEL", help="model file to write (.skops)"
-    )
-    parser.add_argument(
-        "--labels",
-        action="append",
-        metavar="CSV",
+        "--labels", action="append", metavar="CSV",
         help="labels file (DESIGN.md format); repeatable, a later file wins where two overlap",
     )
     store = parser.add_mutually_exclusive_group()
