@@ -35,22 +35,13 @@ def real_flows() -> pl.DataFrame:
         first, last = datetime.fromisoformat(r["first"]), datetime.fromisoformat(r["last"])
         rows.append(
             {
-                "ts_first": first,
-                "ts_last": last,
-                "duration": (last - first).total_seconds(),
+                "ts_first": first, "ts_last": last, "duration": (last - first).total_seconds(),
                 "proto": PROTO_NAMES.get(r["proto"], str(r["proto"])),
-                "src_addr": r.get("src4_addr") or r.get("src6_addr"),
-                "src_port": r.get("src_port", 0),
-                "dst_addr": r.get("dst4_addr") or r.get("dst6_addr"),
-                "dst_port": r.get("dst_port", 0),
-                "tcp_flags": r.get("tcp_flags", "........"),
-                "tos": r.get("src_tos", 0),
-                "packets": r["in_packets"],
-                "bytes": r["in_bytes"],
-                "flows": 1,
-                "approx": False,
-                "file": "bench",
-                "line": i + 1,
+                "src_addr": r.get("src4_addr") or r.get("src6_addr"), "src_port": r.get("src_port", 0),
+                "dst_addr": r.get("dst4_addr") or r.get("dst6_addr"), "dst_port": r.get("dst_port", 0),
+                "tcp_flags": r.get("tcp_flags", "........"), "tos": r.get("src_tos", 0),
+                "packets": r["in_packets"], "bytes": r["in_bytes"], "flows": 1, "approx": False,
+                "file": "bench", "line": i + 1,
             }
         )
     return pl.DataFrame(rows, schema=FLOW_SCHEMA)
@@ -58,12 +49,7 @@ def real_flows() -> pl.DataFrame:
 
 def hand_written() -> list[pl.Expr]:
     udp, tcp = pl.col("proto") == "UDP", pl.col("proto") == "TCP"
-    sp, dp, pk, by = (
-        pl.col("src_port") == 53,
-        pl.col("dst_port") == 53,
-        pl.col("packets"),
-        pl.col("bytes"),
-    )
+    sp, dp, pk, by = pl.col("src_port") == 53, pl.col("dst_port") == 53, pl.col("packets"), pl.col("bytes")
     either = sp | dp
     return [
         (udp & sp & (pk > 1000)) | (udp & sp & (pk < 1001) & (by > 900)),
@@ -103,23 +89,15 @@ def main() -> None:
 
     n = flows.height
     t_hand = best(lambda: flows.select([e.alias(str(i)) for i, e in enumerate(hand)]), args.repeat)
-    t_comp = best(
-        lambda: flows.select([e.alias(str(i)) for i, e in enumerate(compiled)]), args.repeat
-    )
+    t_comp = best(lambda: flows.select([e.alias(str(i)) for i, e in enumerate(compiled)]), args.repeat)
     t_apply = best(lambda: ruleset.apply(flows), args.repeat)
     t_v6 = best(lambda: flows.filter(compile_filter("net 2804:3714::/32")), args.repeat)
     t_v4 = best(lambda: flows.filter(compile_filter("net 127.40.160.0/19")), args.repeat)
 
     print(f"flows: {n:,} (real fixture flows tiled), best of {args.repeat}")
-    print(
-        f"hand-written polars, 5 rule masks : {t_hand:8.3f} s  {n / t_hand:14,.0f} flows/s  (baseline)"
-    )
-    print(
-        f"compiled filters,    5 rule masks : {t_comp:8.3f} s  {n / t_comp:14,.0f} flows/s  ratio {t_comp / t_hand:5.2f}x"
-    )
-    print(
-        f"RuleSet.apply (label,names,sev)   : {t_apply:8.3f} s  {n / t_apply:14,.0f} flows/s  ratio {t_apply / t_hand:5.2f}x"
-    )
+    print(f"hand-written polars, 5 rule masks : {t_hand:8.3f} s  {n / t_hand:14,.0f} flows/s  (baseline)")
+    print(f"compiled filters,    5 rule masks : {t_comp:8.3f} s  {n / t_comp:14,.0f} flows/s  ratio {t_comp / t_hand:5.2f}x")
+    print(f"RuleSet.apply (label,names,sev)   : {t_apply:8.3f} s  {n / t_apply:14,.0f} flows/s  ratio {t_apply / t_hand:5.2f}x")
     print(f"filter 'net 127.40.160.0/19'      : {t_v4:8.3f} s  {n / t_v4:14,.0f} flows/s")
     print(f"filter 'net 2804:3714::/32' (IPv6): {t_v6:8.3f} s  {n / t_v6:14,.0f} flows/s")
 
