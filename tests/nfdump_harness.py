@@ -10,9 +10,12 @@ import ipaddress
 import json
 import os
 import re
+import select
 import shutil
+import socket
 import struct
 import subprocess
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -212,7 +215,7 @@ def build_capture() -> PcapBuilder:
 NFDUMP = shutil.which("nfdump")
 NFPCAPD = shutil.which("nfpcapd")
 MISSING_REASON = (
-    "the real nfdump and nfpcapd binaries are not on PATH "
+    "the real nfdump, nfpcapd and nfcapd binaries are not on PATH "
     "(CI installs Debian's nfdump package; locally: apt-get install nfdump)"
 )
 _ENV = {**os.environ, "TZ": "UTC", "LC_ALL": "C"}
@@ -287,6 +290,102 @@ FORMATS: tuple[DumpFormat, ...] = (
 )
 # What nfdump 1.7.1 also prints but flowtriage does not claim to read (see the report):
 # raw, pipe, biline, bilong, gline, glong, nsel, nel, null, fmt:<user format>.
+
+
+NFCAPD = shutil.which("nfcapd")
+V5_EXPORT_S = 1710072600  # 2024-03-10 12:10:00 UTC, the exporter's clock in the v5 header
+_V5_UPTIME_MS = 1_000_000
+
+
+def _v5_record(src, dst, sport, dport, proto, pkts, octets, flags=0, tos=0, ago=(30_000, 1_000)):
+    """One NetFlow v5 record; `ago` = (first, last) in ms before export (last > first: inverted)."""
+    first, last = (_V5_UPTIME_MS - ago[0], _V5_UPTIME_MS - ago[1])
+    return struct.pack(
+        "!4s4s4sHHIIIIHHBBBBHHBBH",
+        ipaddress.ip_address(src).packed,
+        ipaddress.ip_address(dst).packed,
+        bytes(4),
+        1,
+        2,
+        pkts,
+        octets,
+        first,
+        last,
+        sport,
+        dport,
+        0,
+        flags,
+        proto,
+        tos,
+        0,
+        0,
+        0,
+        0,
+        0,
+    )
+
+
+# Counters no capture of test size reaches: packets and bytes in M and G, nfdump's `1000.0 M`
+# just under its G threshold, 32-bit maxima, an ICMP type/code carried in the v5 dst port, a
+# TOS byte, all eight TCP flags, and a record ending before it starts (nfcapd takes it for an
+# uptime wrap and makes it 49 days long, printed with a day prefix).
+V5_RECORDS = (
+    _v5_record("198.51.100.53", "192.0.2.99", 53, 4444, 17, 1_234_567, 3_950_000_000),
+    _v5_record("10.1.1.1", "10.2.2.2", 80, 50000, 6, 999_999, 4_294_967_295, flags=0x1B, tos=0xB8),
+    _v5_record("10.1.1.3", "10.2.2.4", 0, 0x0303, 1, 2_000_000, 112_000_000),
+    _v5_record("198.51.100.53", "192.0.2.98", 53, 5555, 17, 1, 45, tos=4, ago=(5, 5)),
+    _v5_record("10.1.1.5", "10.2.2.6", 5000, 6000, 17, 1_000_000, 999_999_999),
+    _v5_record("10.1.1.7", "10.2.2.8", 443, 40000, 6, 4_294_967_295, 999_949_999, flags=0xFF),
+    _v5_record("10.1.1.9", "10.2.2.10", 53, 53, 17, 3, 180, ago=(1_000, 20_000)),
+)
+
+
+def run_nfcapd_v5(outdir: Path, records=V5_RECORDS, timeout_s: float = 20.0) -> list[Path]:
+    """Send one NetFlow v5 datagram to a real nfcapd on loopback; return the file it writes.
+
+    nfcapd -E prints each record it decodes, which tells us when it has them all; it writes
+    and closes its file when terminated.
+    """
+    outdir.mkdir(parents=True, exist_ok=True)
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    # -E output is block-buffered into a pipe: ask for line buffering where coreutils has it
+    stdbuf = shutil.which("stdbuf")
+    proc = subprocess.Popen(
+        [*((stdbuf, "-oL") if stdbuf else ()), NFCAPD, "-E", "-b", "127.0.0.1", "-p", str(port)]
+        + ["-w", str(outdir), "-t", "60"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        env=_ENV,
+    )
+    deadline = time.monotonic() + timeout_s
+    try:
+        local = f"0100007F:{port:04X}"
+        while not any(local in line for line in Path("/proc/net/udp").read_text().split("\n")):
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"nfcapd did not bind 127.0.0.1:{port}")
+            time.sleep(0.01)
+        header = struct.pack(
+            "!HHIIIIBBH", 5, len(records), _V5_UPTIME_MS, V5_EXPORT_S, 0, 1, 0, 0, 0
+        )
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sender:
+            sender.sendto(header + b"".join(records), ("127.0.0.1", port))
+        seen = b""
+        # nfcapd decodes a datagram whole before it looks at signals, so one printed record
+        # means all of them will be in the file it writes on exit
+        while seen.count(b"Flow Record:") < (len(records) if stdbuf else 1):
+            ready, _, _ = select.select([proc.stdout], [], [], max(deadline - time.monotonic(), 0))
+            chunk = os.read(proc.stdout.fileno(), 65536) if ready else b""
+            if not chunk:
+                raise RuntimeError(
+                    f"nfcapd decoded {seen.count(b'Flow Record:')} of {len(records)} records"
+                )
+            seen += chunk
+    finally:
+        proc.terminate()
+        proc.communicate(timeout=timeout_s)
+    return sorted(p for p in outdir.iterdir() if p.name.startswith("nfcapd.") and p.stat().st_size)
 
 
 # --- the oracle: nfdump's own json ---------------------------------------------------------------
@@ -412,8 +511,8 @@ def compare_flows(got: pl.DataFrame, want: pl.DataFrame, fmt: DumpFormat) -> lis
     btol = scale_tolerance(want["bytes"], fmt)
     both = both.with_columns(ptol=ptol, btol=btol)
     checks: dict[str, pl.Expr] = {
-        "ts_first": pl.col("got_ts_first") == pl.col("ts_first").dt.truncate(unit),
-        "ts_last": pl.col("got_ts_last") == pl.col("ts_last").dt.truncate(unit),
+        "ts_first": pl.col("got_ts_first") == pl.col("ts_first"),
+        "ts_last": pl.col("got_ts_last") == pl.col("ts_last"),
         "duration": (pl.col("got_duration") - pl.col("duration")).abs() < 0.0005,
         "proto": pl.col("got_proto") == pl.col("proto"),
         "src_port": pl.col("got_src_port") == pl.col("src_port"),
@@ -426,6 +525,10 @@ def compare_flows(got: pl.DataFrame, want: pl.DataFrame, fmt: DumpFormat) -> lis
     if fmt.has_flags:
         checks["tcp_flags"] = pl.col("got_tcp_flags") == pl.col("tcp_flags")
         checks["tos"] = pl.col("got_tos") == pl.col("tos")
+    # what the format can print, so a failure message shows the value compared
+    both = both.with_columns(
+        pl.col("ts_first").dt.truncate(unit), pl.col("ts_last").dt.truncate(unit)
+    )
     verdict = both.select(
         "flow", "got_line", **{name: expr.fill_null(False) for name, expr in checks.items()}
     )
@@ -520,7 +623,7 @@ def summary_of(text: bytes) -> Summary | None:
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 REAL_NFCAPD = ("nfcapd-small-lzo", "tmp_v4", "tmp_v6", "tmp_bidir", "nfcapd.sample")
-SOURCES = ("synthetic", "iodine", *REAL_NFCAPD)
+SOURCES = ("synthetic", "netflow-v5", "iodine", *REAL_NFCAPD)
 
 
 class NfcapdSources:
@@ -529,14 +632,26 @@ class NfcapdSources:
     def __init__(self, workdir: Path):
         self.workdir = workdir
         self._files: dict[str, list[Path]] = {}
+        self._failed: dict[str, Exception] = {}
         self._oracle: dict[Path, pl.DataFrame] = {}
         self._dumps: dict[tuple[Path, str], bytes] = {}
 
     def files(self, source: str) -> list[Path]:
+        if source in self._failed:
+            raise self._failed[source]
+        try:
+            return self._make(source)
+        except (OSError, RuntimeError, subprocess.SubprocessError) as exc:
+            self._failed[source] = exc  # made once: a broken source fails fast afterwards
+            raise
+
+    def _make(self, source: str) -> list[Path]:
         if source not in self._files:
             if source == "synthetic":
                 pcap = build_capture().write(self.workdir / "synthetic.pcap")
                 self._files[source] = run_nfpcapd(pcap, self.workdir / "synthetic")
+            elif source == "netflow-v5":
+                self._files[source] = run_nfcapd_v5(self.workdir / "netflow-v5")
             elif source == "iodine":
                 pcap = FIXTURES / "pcap" / "dns-tunnel-iodine.pcap"
                 self._files[source] = run_nfpcapd(pcap, self.workdir / "iodine")
