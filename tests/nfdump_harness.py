@@ -622,7 +622,17 @@ def summary_of(text: bytes) -> Summary | None:
 # --- the nfcapd files the tests dump -------------------------------------------------------------
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
-REAL_NFCAPD = ("nfcapd-small-lzo", "tmp_v4", "tmp_v6", "tmp_bidir", "nfcapd.sample")
+# real nfcapd files (tests/fixtures/README.md): 1.6 LZO with sampling, tiny 2009 IPv4/IPv6 DNS,
+# one minute of ISP export with end-before-start records, and the labelled lab captures
+REAL_NFCAPD = (
+    "nfcapd-small-lzo",
+    "tmp_v4",
+    "nfdump-tmp_v6.nfcapd",
+    "tmp_bidir",
+    "chrispassas-sample.nfcapd",
+    "lab-dev-202611220835.nfcapd",
+    "lab-mixed-dev-202611221003.nfcapd",
+)
 SOURCES = ("synthetic", "netflow-v5", "iodine", *REAL_NFCAPD)
 
 
@@ -656,7 +666,14 @@ class NfcapdSources:
                 pcap = FIXTURES / "pcap" / "dns-tunnel-iodine.pcap"
                 self._files[source] = run_nfpcapd(pcap, self.workdir / "iodine")
             else:
-                self._files[source] = [FIXTURES / "nfcapd" / source]
+                # nfcapd/ is also read whole (-R) by the rules conformance test; nfcapd-extra/
+                # holds the files only this harness dumps
+                (path,) = [
+                    d / source
+                    for d in (FIXTURES / "nfcapd", FIXTURES / "nfcapd-extra")
+                    if (d / source).exists()
+                ]
+                self._files[source] = [path]
         return self._files[source]
 
     def oracle(self, nfcapd_file: Path) -> pl.DataFrame:

@@ -60,7 +60,11 @@ def test_synthetic_capture_spans_rotations_and_shapes(sources):
 
 
 def test_shortened_ipv6_rule_matches_nfdump(sources):
-    files = sources.files("synthetic") + sources.files("tmp_v6") + sources.files("nfcapd.sample")
+    files = (
+        sources.files("synthetic")
+        + sources.files("nfdump-tmp_v6.nfcapd")
+        + sources.files("chrispassas-sample.nfcapd")
+    )
     checked = 0
     for nfcapd_file in files:
         want = sources.oracle(nfcapd_file)
