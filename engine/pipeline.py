@@ -100,7 +100,7 @@ class Pipeline:
         self._history: pl.DataFrame | None = None
         self._retained = pl.DataFrame(schema=RETAINED_SCHEMA)
         self._rate: collections.deque[tuple[float, int]] = collections.deque()
-        self._started_at = time.monotonic()
+        self._started_at = self._published_at = time.monotonic()
         self._flows = 0
         self._flagged = 0
         self._skipped = 0
@@ -211,6 +211,9 @@ class Pipeline:
             try:
                 batch = self._queue.get(timeout=0.2)
             except queue.Empty:
+                # idle: refresh counters (files seen, lag) about once a second when they change
+                if time.monotonic() - self._published_at >= 1.0 and self._counters() != self._latest.counters:
+                    self._publish()
                 continue
             self._process(batch)
 
@@ -290,6 +293,7 @@ class Pipeline:
         snap = Snapshot(
             self._latest.version + 1, self._retained, sources, self._counters(), tuple(self._messages)
         )
+        self._published_at = time.monotonic()
         with self._changed:
             self._latest = snap
             self._changed.notify_all()

@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import polars as pl
+import zstandard
 
 from engine.config import WatchConfig
 from engine.schema import FLOW_SCHEMA
@@ -46,6 +47,7 @@ COMPRESSED_SUFFIXES = (".gz", ".bz2", ".xz", ".zst")
 # the header line plus a flow or two is not enough to call two dumps the same.
 TWIN_MIN_HEAD = 4096
 _READ_PIECE = 1 << 20
+_BROKEN = (OSError, EOFError, ValueError, lzma.LZMAError, zstandard.ZstdError)
 
 
 @dataclass(frozen=True)
@@ -84,8 +86,6 @@ def _open_decompressed(fileobj):
         return bz2.BZ2File(fileobj, "rb")
     if name.endswith(".xz"):
         return lzma.LZMAFile(fileobj, "rb")
-    import zstandard
-
     return zstandard.ZstdDecompressor().stream_reader(fileobj)
 
 
@@ -367,7 +367,7 @@ class Tailer:
                     with _open_decompressed(_Named(fh, f.path)) as stream:
                         return _read_full(stream, n)
                 return fh.read(n)
-        except (OSError, EOFError, ValueError, lzma.LZMAError) as exc:
+        except _BROKEN as exc:
             self._problem(f.path, f"cannot read {f.path}: {getattr(exc, 'strerror', None) or exc}")
             return None
 
@@ -425,9 +425,9 @@ class Tailer:
             self._file_problems.pop(f.path, None)
         st = os.fstat(f.fd)
         self._observe(f, st, now)
-        if st.st_size < f.cursor.offset:
-            self._note(f"{f.path} truncated ({st.st_size} bytes, was read to {f.cursor.offset}); "
-                       "reading it again from the start")
+        if st.st_size < f.cursor.offset or (st.st_size > f.cursor.offset and not self._same_head(f)):
+            self._note(f"{f.path} truncated or rewritten (now {st.st_size} bytes, was read to "
+                       f"{f.cursor.offset}); reading it again from the start")
             if f.uid is not None:
                 self.state.mark_gone(f.uid)
             f.uid = self.state.add(f.dev, f.ino, f.path)
@@ -459,12 +459,23 @@ class Tailer:
             f.close()  # reopened by name when it grows; keeps descriptors bounded
         return taken
 
+    def _same_head(self, f: _File) -> bool:
+        """Does the text already read still start the file? (Truncated and refilled past the
+        old offset between two looks, the size alone would not tell.)"""
+        if not f.head_len:
+            return True
+        return fingerprint(os.pread(f.fd, f.head_len, 0)) == (f.head_len, f.head_sha)
+
     def _read_compressed(self, f: _File, budget: int, now: float, frames, checkpoints, skipped) -> int:
         if f.stream is None:
             if f.gone or not self._settled(f, now):
                 return 0
-            if f.uid is None and not self._claim(f):
-                return 0
+            if f.uid is None:
+                claimed = self._claim(f)
+                if claimed is None:
+                    return 0
+                if isinstance(claimed, Exception):
+                    return self._broken(f, claimed, checkpoints)
             if f.done:  # the twin was read to its end already
                 checkpoints.append(Checkpoint(f.uid, f.cursor.to_json(), f.head_len, f.head_sha, True))
                 return 0
@@ -473,12 +484,12 @@ class Tailer:
                 raw = os.fdopen(f.fd, "rb", closefd=False)
                 f.stream = _open_decompressed(_Named(raw, f.path))
                 _skip(f.stream, f.cursor.offset)
-            except (OSError, EOFError, ValueError, lzma.LZMAError) as exc:
+            except _BROKEN as exc:
                 return self._broken(f, exc, checkpoints)
             self._file_problems.pop(f.path, None)
         try:
             fresh = _read_full(f.stream, budget)
-        except (OSError, EOFError, ValueError, lzma.LZMAError) as exc:
+        except _BROKEN as exc:
             return self._broken(f, exc, checkpoints)
         data = f.pending + fresh
         eof = len(fresh) < budget
@@ -500,22 +511,31 @@ class Tailer:
             checkpoints.append(Checkpoint(f.uid, f.cursor.to_json(), f.head_len, f.head_sha, True))
         return 0
 
-    def _claim(self, f: _File) -> bool:
+    def _claim(self, f: _File) -> bool | Exception | None:
         """Give a complete compressed file its record: a new one, or its twin's (gzip after read).
 
         False while its twin is still being read under its old name (gzip -k, or the plain file
         still draining after its deletion): reading both would score the same flows twice.
+        An exception when it cannot be decompressed (it gets a record, to be marked broken).
         """
         if f.blocked_by is not None and any(g.uid == f.blocked_by for g in self._files.values()):
-            return False
-        head = self._head(f)
-        if head is None:
-            return False
+            return None
+        try:
+            fh = open(f.path, "rb")
+        except OSError as exc:
+            self._problem(f.path, f"cannot read {f.path}: {exc.strerror or exc}")
+            return None
+        try:
+            with fh, _open_decompressed(_Named(fh, f.path)) as stream:
+                head = _read_full(stream, HEAD_BYTES)
+        except _BROKEN as exc:
+            f.uid = self.state.add(f.dev, f.ino, f.path)
+            return exc
         f.head_len, f.head_sha = fingerprint(head)
         twin = self._twin(f, head)
         if isinstance(twin, _File):
             f.blocked_by = twin.uid
-            return False
+            return None
         if twin is not None:
             del self._records[(twin.dev, twin.ino)]
             self.state.move(twin.uid, f.dev, f.ino, f.path)

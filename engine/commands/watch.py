@@ -6,6 +6,7 @@ import argparse
 import signal
 import sys
 import threading
+import time
 from datetime import datetime
 from pathlib import Path
 
@@ -79,25 +80,35 @@ def run_headless(directory: Path, config: Config, args: argparse.Namespace) -> i
     shown = 0
     try:
         pipeline.start()
+        last_status = time.monotonic()
         while not stopping.is_set() and pipeline.error is None:
-            if not stopping.wait(STATUS_EVERY):
-                shown = _report(pipeline, shown)
+            if stopping.wait(1.0):
+                break
+            shown = _messages(pipeline, shown)
+            if time.monotonic() - last_status >= STATUS_EVERY:
+                last_status = time.monotonic()
+                _status(pipeline)
     finally:
         pipeline.stop()
         for s, handler in previous.items():
             signal.signal(s, handler)
-    _report(pipeline, shown)
+    _messages(pipeline, shown)
+    _status(pipeline)
     if pipeline.error is not None:
         print(f"flowtriage watch: stopped: {pipeline.error}", file=sys.stderr)
         return 1
     return 0
 
 
-def _report(pipeline, shown: int) -> int:
-    """New messages, then one status line, on stderr; returns the message count shown so far."""
+def _messages(pipeline, shown: int) -> int:
+    """Print the messages said since the first `shown`; return the new count."""
     texts, shown = pipeline.messages_after(shown)
     for text in texts:
-        print(f"flowtriage watch: {text}", file=sys.stderr)
+        print(f"flowtriage watch: {text}", file=sys.stderr, flush=True)
+    return shown
+
+
+def _status(pipeline) -> None:
     c = pipeline.latest.counters
     print(
         f"flowtriage watch: files={c.files} flows={c.flows} flagged={c.flagged} "
@@ -105,4 +116,3 @@ def _report(pipeline, shown: int) -> int:
         f"errors={c.errors} model={c.model_version}",
         file=sys.stderr, flush=True,
     )
-    return shown
