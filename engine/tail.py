@@ -21,6 +21,7 @@ it would reach, and the pipeline commits them together with the output (engine.s
 from __future__ import annotations
 
 import bz2
+import dataclasses
 import fnmatch
 import gzip
 import lzma
@@ -189,7 +190,10 @@ class Tailer:
         self.backlog_since: float | None = None  # mtime of the oldest file with unread text
         if from_start or since is not None:
             state.forget()
-        self._records = self._index(state.records())
+        # Records of files not tracked right now, by uid: resumed when their inode shows up
+        # again with the same text, adopted by their compressed twin, or kept for that.
+        self._records: dict[int, FileRecord] = self._index(state.records())
+        self._placed = {(r.dev, r.ino): uid for uid, r in self._records.items() if r.dev >= 0}
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -252,11 +256,25 @@ class Tailer:
     # -- scanning ----------------------------------------------------------------------------
 
     @staticmethod
-    def _index(records: list[FileRecord]) -> dict[tuple[int, int], FileRecord]:
-        index: dict[tuple[int, int], FileRecord] = {}
-        for rec in records:  # ordered by uid: the newest record of an inode wins
-            index[(rec.dev, rec.ino)] = rec
-        return index
+    def _index(records: list[FileRecord]) -> dict[int, FileRecord]:
+        newest: dict[tuple[int, int], int] = {}
+        for rec in records:  # ordered by uid
+            newest[(rec.dev, rec.ino)] = rec.uid
+        # An inode reused by a later dump only ever holds the newest record's text; older
+        # records of that inode stay as twin candidates but can no longer be found by inode.
+        return {
+            rec.uid: rec if newest[(rec.dev, rec.ino)] == rec.uid else _unplaced(rec)
+            for rec in records
+        }
+
+    def _by_inode(self, key: tuple[int, int]) -> FileRecord | None:
+        uid = self._placed.pop(key, None)
+        return self._records.get(uid) if uid is not None else None
+
+    def _unplace(self, key: tuple[int, int]) -> None:
+        uid = self._placed.pop(key, None)
+        if uid in self._records:
+            self._records[uid] = _unplaced(self._records[uid])
 
     def _listing(self) -> dict[tuple[int, int], tuple[str, os.stat_result]] | None:
         """Every matching regular file, by identity; None when the directory cannot be listed."""
@@ -329,7 +347,9 @@ class Tailer:
         f.close()
         if f.uid is not None:
             f.gone = True
-            self._records[f.key] = f.record()
+            self._unplace(f.key)
+            self._records[f.uid] = f.record()
+            self._placed[f.key] = f.uid
             self.state.mark_gone(f.uid)
         self._files.pop(f.key, None)
 
@@ -339,10 +359,11 @@ class Tailer:
         f.changed_at = min(f.changed_at, st.st_mtime)  # an old file is settled already
         self._files[key] = f
         self.files_seen += 1
-        rec = self._records.pop(key, None)
+        rec = self._by_inode(key)
         if rec is not None:
             head = self._head(f, rec.head_len) if rec.head_len else b""
             if head is not None and (rec.head_len == 0 or fingerprint(head) == (rec.head_len, rec.head_sha)):
+                del self._records[rec.uid]
                 f.uid, f.done = rec.uid, rec.done
                 f.cursor = Cursor.from_json(rec.cursor) if rec.cursor else Cursor()
                 f.head_len, f.head_sha = rec.head_len, rec.head_sha
@@ -352,6 +373,7 @@ class Tailer:
             self._note(f"{path}: content differs from its checkpoint (replaced or truncated while "
                        "not watched); reading it from the start")
             self.state.mark_gone(rec.uid)
+            self._records[rec.uid] = _unplaced(rec)  # its text may yet turn up compressed
         if self.since is not None and st.st_mtime < self.since:
             # --since: older dumps count as read, now and after a restart without --since
             f.uid, f.done = self.state.add(f.dev, f.ino, path), True
@@ -537,7 +559,9 @@ class Tailer:
             f.blocked_by = twin.uid
             return None
         if twin is not None:
-            del self._records[(twin.dev, twin.ino)]
+            del self._records[twin.uid]
+            if self._placed.get((twin.dev, twin.ino)) == twin.uid:
+                del self._placed[(twin.dev, twin.ino)]
             self.state.move(twin.uid, f.dev, f.ino, f.path)
             f.uid, f.done = twin.uid, twin.done
             f.cursor = Cursor.from_json(twin.cursor) if twin.cursor else Cursor()
@@ -550,18 +574,23 @@ class Tailer:
     def _twin(self, f: _File, head: bytes) -> FileRecord | _File | None:
         """The newest file or record whose fingerprint matches the start of `head`."""
         stem = os.path.basename(strip_compression(f.path))
-        candidates = [g for g in self._files.values() if g is not f and g.uid is not None]
-        candidates += list(self._records.values())
+        candidates: list[FileRecord | _File] = [
+            g for g in self._files.values() if g is not f and g.uid is not None
+        ]
+        candidates += self._records.values()
+        hashes: dict[int, str] = {}  # one sha256 per distinct length, not per candidate
         best = None
         for c in candidates:
-            name = c.path if isinstance(c, _File) else c.name
             if c.head_len == 0 or c.head_len > len(head):
                 continue
-            if c.head_len < TWIN_MIN_HEAD and os.path.basename(strip_compression(name)) != stem:
-                continue
-            if fingerprint(head[: c.head_len]) == (c.head_len, c.head_sha):
-                if best is None or c.uid > best.uid:
-                    best = c
+            if c.head_len < TWIN_MIN_HEAD:
+                name = c.path if isinstance(c, _File) else c.name
+                if os.path.basename(strip_compression(name)) != stem:
+                    continue
+            if c.head_len not in hashes:
+                hashes[c.head_len] = fingerprint(head[: c.head_len])[1]
+            if hashes[c.head_len] == c.head_sha and (best is None or c.uid > best.uid):
+                best = c
         return best
 
     def _parse(self, f: _File, data: bytes, final: bool, frames, skipped) -> None:
@@ -589,6 +618,11 @@ class _Named:
 
     def close(self):
         self._fh.close()
+
+
+def _unplaced(rec: FileRecord) -> FileRecord:
+    """`rec` no longer at its inode (the inode holds other text now)."""
+    return dataclasses.replace(rec, dev=-1, ino=-1)
 
 
 def _skip(stream, n: int) -> None:

@@ -11,6 +11,8 @@ remove old files: losing unread text is not what these tests are about.
 from __future__ import annotations
 
 import gzip
+import hashlib
+import json
 import os
 import random
 import sqlite3
@@ -46,6 +48,7 @@ class DumpWriter:
     plain: list[str] = field(default_factory=list)  # finished plain dumps
     packed: list[str] = field(default_factory=list)  # finished .gz dumps
     actions: Counter = field(default_factory=Counter)
+    log: list[str] = field(default_factory=list)
     _n: int = 0
 
     def __post_init__(self):
@@ -86,6 +89,7 @@ class DumpWriter:
         self.written.append((final, text))
         self.plain.append(final)
         self.actions["rotate"] += 1
+        self.log.append(f"{time.time():.2f} rotate {final}")
 
     def append_in_place(self) -> None:
         final = self._name()
@@ -94,6 +98,7 @@ class DumpWriter:
         self.written.append((final, text))
         self.plain.append(final)
         self.actions["in place"] += 1
+        self.log.append(f"{time.time():.2f} in place {final}")
 
     def compress(self) -> None:
         """gzip: X.gz appears (written in pieces), then X is removed. Read or not."""
@@ -105,25 +110,31 @@ class DumpWriter:
         os.unlink(self.directory / name)
         self.packed.append(f"{name}.gz")
         self.actions["gzip"] += 1
+        self.log.append(f"{time.time():.2f} gzip {name}")
 
     def _consumed(self, name: str) -> bool:
+        """Has the watcher committed this file's current text to its end? (Its newest checkpoint
+        for the inode must carry the fingerprint of this text, not of an earlier one.)"""
         path = self.directory / name
         try:
+            text = path.read_bytes()
+            st = path.stat()
             db = sqlite3.connect(f"file:{self.state_db}?mode=ro", uri=True, timeout=5)
             try:
-                st = path.stat()
                 row = db.execute(
-                    "SELECT cursor, done FROM files WHERE dev = ? AND ino = ? AND gone = 0"
-                    " ORDER BY uid DESC LIMIT 1", (st.st_dev, st.st_ino)).fetchone()
+                    "SELECT cursor, done, head_len, head_sha FROM files WHERE dev = ? AND ino = ?"
+                    " AND gone = 0 ORDER BY uid DESC LIMIT 1", (st.st_dev, st.st_ino)).fetchone()
             finally:
                 db.close()
         except (sqlite3.Error, FileNotFoundError):
             return False
-        if row is None or row[0] is None:
+        if row is None or row[0] is None or not row[2]:
             return False
-        import json
-
-        return bool(row[1]) or json.loads(row[0])["offset"] >= st.st_size
+        if name.endswith(".gz"):
+            text = gzip.decompress(text)
+        if hashlib.sha256(text[: row[2]]).hexdigest() != row[3]:
+            return False
+        return bool(row[1]) or json.loads(row[0])["offset"] >= len(text)
 
     def truncate_and_reuse(self) -> None:
         """copytruncate without the copy: a fully read dump is cut to 0 and a new dump written."""
@@ -137,6 +148,7 @@ class DumpWriter:
         self._dribble(self.directory / name, text, "ab")
         self.written.append((name, text))
         self.actions["truncate"] += 1
+        self.log.append(f"{time.time():.2f} truncate {name}")
 
     def expire(self) -> None:
         """nfexpire: delete the oldest fully read dump, plain or compressed."""
@@ -147,6 +159,7 @@ class DumpWriter:
         os.unlink(self.directory / name)
         (self.packed if name in self.packed else self.plain).remove(name)
         self.actions["expire"] += 1
+        self.log.append(f"{time.time():.2f} expire {name}")
 
     def step(self) -> None:
         r = self.rng.random()
