@@ -35,13 +35,10 @@ import polars as pl
 import zstandard
 
 from engine.config import WatchConfig
+from engine.ingest import BENIGN_REASONS, Cursor, ReadResult, SkippedLine
+from engine.ingest import parse_bytes as _parse_whole
 from engine.schema import FLOW_SCHEMA
 from engine.state import HEAD_BYTES, Checkpoint, FileRecord, StateStore, fingerprint
-
-try:
-    from engine.ingest import Cursor, SkippedLine, parse_bytes
-except ImportError:  # SEAM: ingest not merged yet; delete engine/_ingest_fallback.py when it is
-    from engine._ingest_fallback import Cursor, SkippedLine, parse_bytes
 
 COMPRESSED_SUFFIXES = (".gz", ".bz2", ".xz", ".zst")
 # A twin whose fingerprint covers less than this much text must also share the name stem:
@@ -66,6 +63,17 @@ class Batch:
     @property
     def empty(self) -> bool:
         return self.flows.height == 0 and not self.checkpoints and not self.messages
+
+
+def parse_bytes(data: bytes, *, file: str, cursor: Cursor | None = None, final: bool = False,
+                timezone: str = "local") -> ReadResult:
+    """Parse `data`, the text that *follows* `cursor` (engine.ingest.parse_bytes takes the whole
+    text and indexes it with cursor.offset; the tailer only holds what it just read)."""
+    cursor = cursor or Cursor()
+    result = _parse_whole(data, file=file, cursor=dataclasses.replace(cursor, offset=0),
+                          final=final, timezone=timezone)
+    return dataclasses.replace(
+        result, cursor=dataclasses.replace(result.cursor, offset=cursor.offset + result.cursor.offset))
 
 
 def is_compressed(path: str) -> bool:
@@ -596,10 +604,11 @@ class Tailer:
     def _parse(self, f: _File, data: bytes, final: bool, frames, skipped) -> None:
         result = parse_bytes(data, file=f.path, cursor=f.cursor, final=final, timezone=self.timezone)
         f.cursor = result.cursor
-        if result.skipped:
-            skipped.extend(result.skipped)
-            first = result.skipped[0]
-            self._note(f"{f.path}: {len(result.skipped)} line(s) skipped; first at line "
+        bad = [s for s in result.skipped if s.reason not in BENIGN_REASONS]  # not header/blank
+        if bad:
+            skipped.extend(bad)
+            first = bad[0]
+            self._note(f"{f.path}: {len(bad)} line(s) skipped; first at line "
                        f"{first.line}: {first.reason}")
         if result.flows.height:
             frames.append(result.flows.with_columns(
