@@ -231,3 +231,14 @@ def test_a_vanished_directory_is_reported_and_picked_up_again(tmp_path, watch_di
     batch = poll(tailer, state)
     assert any("is back" in m for m in batch.messages)
     assert set(batch.flows["file"]) == {str(watch_dir / "b.txt")}  # a.txt is not read twice
+
+
+def test_a_file_that_cannot_be_opened_is_reported_once_and_the_rest_is_read(tmp_path, watch_dir):
+    # root reads everything, so use a symlink loop: stat fails with ELOOP for anyone
+    os.symlink("loop.txt", watch_dir / "loop.txt")
+    (watch_dir / "good.txt").write_bytes(dump(10))
+    tailer, state = make_tailer(tmp_path, watch_dir)
+    batch = poll(tailer, state)
+    assert batch.flows.height == 10
+    assert any("loop.txt" in m and "cannot" in m for m in batch.messages)
+    assert not poll(tailer, state).messages and tailer.errors == 1
