@@ -34,7 +34,7 @@ from pathlib import Path
 import polars as pl
 import zstandard
 
-from engine.config import WatchConfig
+from engine.config import ConfigError, WatchConfig
 from engine.ingest import BENIGN_REASONS, Cursor, ReadResult, SkippedLine
 from engine.ingest import parse_bytes as _parse_whole
 from engine.schema import FLOW_SCHEMA
@@ -181,6 +181,8 @@ class Tailer:
         from_start: bool = False,
         since: float | None = None,
     ):
+        if watch.observer not in ("native", "polling"):
+            raise ConfigError(f"[watch] observer = {watch.observer!r}: expected \"native\" or \"polling\"")
         self.directory = Path(directory)
         self.watch = watch
         self.state = state

@@ -242,3 +242,11 @@ def test_a_file_that_cannot_be_opened_is_reported_once_and_the_rest_is_read(tmp_
     assert batch.flows.height == 10
     assert any("loop.txt" in m and "cannot" in m for m in batch.messages)
     assert not poll(tailer, state).messages and tailer.errors == 1
+
+
+def test_an_unknown_observer_is_a_config_error(tmp_path, watch_dir):
+    from engine.config import ConfigError
+
+    state = StateStore(tmp_path / "state.sqlite", "x")
+    with pytest.raises(ConfigError, match="observer"):
+        Tailer(watch_dir, WatchConfig(observer="inotify"), state)
