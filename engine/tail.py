@@ -372,7 +372,12 @@ class Tailer:
         rec = self._by_inode(key)
         if rec is not None:
             head = self._head(f, rec.head_len) if rec.head_len else b""
-            if head is not None and (rec.head_len == 0 or fingerprint(head) == (rec.head_len, rec.head_sha)):
+            if head is None:  # unreadable for now: decide when it can be read
+                self._placed[key] = rec.uid
+                del self._files[key]
+                self.files_seen -= 1
+                return
+            if (rec.head_len == 0 or fingerprint(head) == (rec.head_len, rec.head_sha)):
                 del self._records[rec.uid]
                 f.uid, f.done = rec.uid, rec.done
                 f.cursor = Cursor.from_json(rec.cursor) if rec.cursor else Cursor()
