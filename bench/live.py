@@ -129,7 +129,8 @@ def bench_memory(config, scorer, header, pool, rotations: int, n_flows: int, wor
     with Pipeline(watched, cfg, scorer) as pipe:
         for i in range(rotations):
             # a burst, bounded: at most three dumps waiting to be scored
-            pipe.wait_for(lambda s, i=i: s.counters.flows >= (i - 3) * n_flows, 120)
+            if pipe.wait_for(lambda s, i=i: s.counters.flows >= (i - 3) * n_flows, 120) is None:
+                print(f"    rotation {i}: pipeline not keeping up after 120 s: {pipe.latest.counters}")
             temp = staging / f"nfcapd.{i:04d}.txt"
             temp.write_bytes(make_dump(header, pool, n_flows, 100 + i))
             os.rename(temp, watched / temp.name)
@@ -137,7 +138,8 @@ def bench_memory(config, scorer, header, pool, rotations: int, n_flows: int, wor
             while len(written) > 6:  # nfexpire
                 written.pop(0).unlink()
             if (i + 1) % 10 == 0:
-                pipe.wait_for(lambda s, i=i: s.counters.flows >= (i + 1) * n_flows, 120)
+                if pipe.wait_for(lambda s, i=i: s.counters.flows >= (i + 1) * n_flows, 120) is None:
+                    print(f"    rotation {i}: not all scored after 120 s: {pipe.latest.counters}")
                 c = pipe.latest.counters
                 print(f"    after {i + 1:3d} rotations: RSS {mib(psutil.Process().memory_info().rss)}, "
                       f"peak so far {mib(sampler.peak)}, flows {c.flows}, retained "

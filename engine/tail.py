@@ -329,6 +329,9 @@ class Tailer:
     def _reconcile(self, found: dict, now: float) -> None:
         for key, (path, st) in found.items():
             f = self._files.get(key)
+            if f is not None and self._reused(f, path, st):
+                self._drop(f)  # finished and closed: its inode was freed and reused
+                f = None
             if f is None:
                 self._discover(key, path, st, now)
                 continue
@@ -344,6 +347,15 @@ class Tailer:
                 f.gone = True
                 if f.fd is None or f.done:
                     self._drop(f)
+
+    def _reused(self, f: _File, path: str, st: os.stat_result) -> bool:
+        """Does this known inode hold another dump now? nfexpire deleted ours and the next
+        rotation got its inode between two scans (with the same size, the size would not tell).
+        Only possible when we hold no descriptor, and only worth a look when it changed."""
+        if f.fd is not None or not f.head_len or (st.st_size, st.st_mtime) == (f.size, f.mtime):
+            return False
+        head = _read_head(path, f.head_len)
+        return head is not None and fingerprint(head) != (f.head_len, f.head_sha)
 
     def _observe(self, f: _File, st: os.stat_result, now: float) -> None:
         if (st.st_size, st.st_mtime) != (f.size, f.mtime):
@@ -399,11 +411,7 @@ class Tailer:
     def _head(self, f: _File, n: int = HEAD_BYTES) -> bytes | None:
         """The first `n` bytes of decompressed text (fewer if the file is shorter)."""
         try:
-            with open(f.path if f.fd is None else f"/proc/self/fd/{f.fd}", "rb") as fh:
-                if f.compressed:
-                    with _open_decompressed(_Named(fh, f.path)) as stream:
-                        return _read_full(stream, n)
-                return fh.read(n)
+            return _read_head(f.path, n, f.fd, raise_errors=True)
         except _BROKEN as exc:
             self._problem(f.path, f"cannot read {f.path}: {getattr(exc, 'strerror', None) or exc}")
             return None
@@ -634,6 +642,20 @@ class _Named:
 
     def close(self):
         self._fh.close()
+
+
+def _read_head(path: str, n: int, fd: int | None = None, raise_errors: bool = False) -> bytes | None:
+    """The first `n` bytes of the decompressed text at `path` (or of the open `fd`)."""
+    try:
+        with open(path if fd is None else f"/proc/self/fd/{fd}", "rb") as fh:
+            if is_compressed(path):
+                with _open_decompressed(_Named(fh, path)) as stream:
+                    return _read_full(stream, n)
+            return fh.read(n)
+    except _BROKEN:
+        if raise_errors:
+            raise
+        return None
 
 
 def _unplaced(rec: FileRecord) -> FileRecord:

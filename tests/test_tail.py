@@ -250,3 +250,27 @@ def test_an_unknown_observer_is_a_config_error(tmp_path, watch_dir):
     state = StateStore(tmp_path / "state.sqlite", "x")
     with pytest.raises(ConfigError, match="observer"):
         Tailer(watch_dir, WatchConfig(observer="inotify"), state)
+
+
+def test_an_inode_freed_and_reused_between_two_scans_is_a_new_dump(tmp_path, watch_dir):
+    """nfexpire deletes a dump that was read to its end and the next rotation, of the very same
+    size, gets its inode before the next scan: it must not pass for the old file renamed."""
+    tailer, state = make_tailer(tmp_path, watch_dir)
+    old = watch_dir / "nfcapd.202701110138.txt"
+    old.write_bytes(dump(50))
+    assert poll(tailer, state).flows.height == 50
+    ino = old.stat().st_ino
+    old.unlink()
+    new = watch_dir / "nfcapd.202701110139.txt"
+    text = dump(50, start=1)
+    for attempt in range(50):  # ask the filesystem for the freed inode (usually the first try)
+        new.write_bytes(text)
+        if new.stat().st_ino == ino:
+            break
+        new.rename(watch_dir / f"other-{attempt}")
+    else:
+        pytest.skip("the filesystem did not reuse the inode")
+    batch = poll(tailer, state)
+    assert set(batch.flows["file"]) >= {str(new)}
+    assert batch.flows.filter(batch.flows["file"] == str(new)).height == 50
+    assert not any("renamed" in m for m in batch.messages)
