@@ -26,7 +26,7 @@ from engine.schema import SCORED_SCHEMA
 from engine.sink import JsonlSink
 from engine.snapshot import Counters, Snapshot
 from engine.state import StateStore
-from engine.tail import Batch, Tailer
+from engine.tail import Batch, Tailer, printable
 
 DEFAULT_HISTORY_SECONDS = 60.0  # the longest feature window, unless engine.features says otherwise
 HISTORY_MAX_ROWS = 1_000_000  # a flood must not turn window context into unbounded memory
@@ -109,7 +109,7 @@ class Pipeline:
         self._latest = Snapshot(0, self._retained, pl.DataFrame(), Counters(), tuple(self._messages))
 
     def _say(self, text: str) -> None:
-        self._messages.append(text)
+        self._messages.append(printable(text))
         self._said += 1
 
     def messages_after(self, count: int) -> tuple[list[str], int]:

@@ -109,7 +109,7 @@ def _read_full(stream, n: int) -> bytes:
     return b"".join(parts)
 
 
-def _safe(text: str) -> str:
+def printable(text: str) -> str:
     """Names and dump text go into messages: show control characters, never send them."""
     return "".join(ch if ch.isprintable() else repr(ch)[1:-1] for ch in text)
 
@@ -253,7 +253,7 @@ class Tailer:
     # -- messages ----------------------------------------------------------------------------
 
     def _note(self, text: str, *, error: bool = False) -> None:
-        self._messages.append(_safe(text))
+        self._messages.append(printable(text))
         if error:
             self.errors += 1
 

@@ -57,20 +57,27 @@ def run(args: argparse.Namespace, config: Config) -> int:
     return run_headless(directory, config, args)
 
 
-def run_headless(directory: Path, config: Config, args: argparse.Namespace) -> int:
+def build_pipeline(directory: Path, config: Config, args: argparse.Namespace, sink=None):
+    """The Pipeline `watch` runs, from its arguments (the TUI's run_watch uses this too)."""
     from engine.pipeline import Pipeline
     from engine.scorer import load_scorer
-    from engine.sink import JsonlSink
     from engine.state import StateLocked
 
-    scorer = load_scorer(config, args.model)
+    scorer = load_scorer(config, getattr(args, "model", None))
     try:
-        pipeline = Pipeline(
-            directory, config, scorer, sink=JsonlSink(args.out), keep_all=args.all,
-            from_start=args.from_start, since=parse_since(args.since),
+        return Pipeline(
+            directory, config, scorer, sink=sink, keep_all=getattr(args, "all", False),
+            from_start=getattr(args, "from_start", False),
+            since=parse_since(getattr(args, "since", None)),
         )
     except StateLocked as exc:
         raise UserError(str(exc)) from None
+
+
+def run_headless(directory: Path, config: Config, args: argparse.Namespace) -> int:
+    from engine.sink import JsonlSink
+
+    pipeline = build_pipeline(directory, config, args, sink=JsonlSink(args.out))
     stopping = threading.Event()
 
     def on_signal(signum, frame):
