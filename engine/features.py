@@ -128,7 +128,8 @@ def _base(flows: pl.DataFrame) -> pl.LazyFrame:
         .with_columns(
             client=pl.when(is_ans).then(pl.col("dst_addr")).otherwise(pl.col("src_addr")),
             server=pl.when(is_ans).then(pl.col("src_addr")).otherwise(pl.col("dst_addr")),
-            cport=pl.when(is_ans).then(pl.col("dst_port")).otherwise(pl.col("src_port")),
+            # a missing port must not void the conversation keys (null poisons the mixing)
+            cport=pl.when(is_ans).then(pl.col("dst_port")).otherwise(pl.col("src_port")).fill_null(0),
             q_bytes=pl.when(is_q).then(pl.col("bytes")).otherwise(0),
             q_pkts=pl.when(is_q).then(pl.col("packets")).otherwise(0),
             a_bytes=pl.when(is_ans).then(pl.col("bytes")).otherwise(0),

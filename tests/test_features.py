@@ -115,6 +115,14 @@ def test_features_are_finite_on_real_dumps_and_edge_values():
     assert build_features(flows[:0]).columns == list(FEATURE_COLUMNS)
 
 
+def test_missing_ports_keep_clients_apart():
+    rows = [flow(1, f"10.0.0.{i}", 0, "10.0.0.53", 0, proto="GRE") for i in range(3)]
+    flows = frame(rows).with_columns(src_port=pl.lit(None, pl.Int32), dst_port=pl.lit(None, pl.Int32))
+    f = build_features(flows)
+    assert col(f, "v_flows") == [lg(1)] * 3
+    assert col(f, "c10s_flows") == [lg(1)] * 3
+
+
 def test_seed_features_follow_nfdump():
     s = seed_features(frame([flow(0, "a", 1, "b", 53, packets=4, nbytes=400)])
                       .with_columns(duration=pl.lit(2.0)))
