@@ -380,20 +380,7 @@ def training_labels(
 
 
 def _join_keyed(flows: pl.DataFrame, frame: pl.DataFrame) -> pl.Series:
-    """Labels of a keyed frame aligned to flows (provenance key if present, else FLOW_KEY)."""
-    from engine.schema import FLOW_KEY
+    """Labels of a keyed frame (`file, line` or FLOW_KEY, plus `label`) aligned to flows."""
+    from engine.labelsfile import join_labels
 
-    left = flows.with_row_index("_i")
-    if {"file", "line"} <= set(frame.columns):
-        left = left.with_columns(
-            _f=pl.col("file").str.replace(r"^.*/", "").str.replace(r"\.(gz|bz2|xz|zst)$", "")
-        )
-        right = frame.select(_f=pl.col("file").cast(pl.String), line=pl.col("line").cast(pl.Int64),
-                             _label=pl.col("label").cast(pl.String))
-        on = ["_f", "line"]
-    else:
-        right = frame.select(*FLOW_KEY, _label=pl.col("label").cast(pl.String))
-        right = right.with_columns([pl.col(c).cast(flows.schema[c]) for c in FLOW_KEY])
-        on = list(FLOW_KEY)
-    right = right.unique(on, keep="last")
-    return left.join(right, on=on, how="left").sort("_i")["_label"].alias("label")
+    return join_labels(flows, frame)
