@@ -1,0 +1,244 @@
+"""FlowTriageApp: the triage TUI over engine snapshots, and the entry points for
+`flowtriage watch DIR` and `flowtriage demo`.
+
+Snapshots arrive on the pipeline's thread; the callback only stores a reference. A timer on the
+UI thread applies the newest one at most `config.tui.refresh_hz` times a second (so bursts of
+rotations coalesce), unless the view is paused, in which case it only counts what it skipped.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any, Protocol
+
+from rich.text import Text
+from textual.app import App, SystemCommand
+from textual.binding import Binding
+from textual.screen import Screen
+
+from engine.config import Config
+from engine.errors import UserError
+from engine.sanitize import sanitize
+from engine.snapshot import Snapshot
+from tui import format as fmt
+from tui.nfdump import is_address
+from tui.screens.drilldown import Explainer, FlowScreen
+from tui.screens.flows import FlowsScreen
+from tui.screens.help import HelpScreen
+from tui.screens.sources import SourcesScreen
+from tui.screens.table_screen import TableScreen
+
+
+class Feed(Protocol):
+    """What the app needs from engine.pipeline.Pipeline (and tui.feed.SnapshotFeed)."""
+
+    latest: Snapshot | None
+
+    def subscribe(self, callback: Any) -> None: ...
+    def start(self) -> None: ...
+    def stop(self) -> None: ...
+
+
+class FlowTriageApp(App):
+    CSS_PATH = "app.tcss"
+    TITLE = "flowtriage"
+    ENABLE_COMMAND_PALETTE = True
+    BINDINGS = [
+        Binding("ctrl+q,ctrl+c", "quit", "Quit", show=False, priority=True, id="quit_now"),
+        Binding("question_mark,f1", "help", "Help", tooltip="Every key, its action and its id", id="help"),
+        Binding("p,space", "toggle_pause", "Pause", tooltip="Freeze the view; updates keep counting", id="pause"),
+    ]
+
+    def __init__(
+        self,
+        feed: Feed,
+        config: Config,
+        *,
+        subtitle: str = "",
+        explainer: Explainer | None = None,
+        nfcapd_dir: str = "",
+    ) -> None:
+        super().__init__()
+        self.animation_level = "none"  # animations cost bytes over SSH and time in tests
+        self.feed = feed
+        self.config = config
+        self.subtitle = subtitle
+        self.explainer = explainer
+        self.nfcapd_dir = nfcapd_dir or config.tui.nfcapd_dir
+        self.snapshot: Snapshot | None = None  # the one on screen
+        self._incoming: Snapshot | None = feed.latest  # the newest published
+        self.paused = False
+        if config.tui.theme not in self.available_themes:
+            raise UserError(
+                f"[tui] theme {config.tui.theme!r} is not a theme; choose one of "
+                + ", ".join(sorted(self.available_themes))
+            )
+        from tui.bindings import check_keymap
+
+        self._user_keymap = check_keymap(dict(config.keys))
+
+    # ---- lifecycle ---------------------------------------------------------------------
+
+    def on_mount(self) -> None:
+        self.theme = self.config.tui.theme
+        if self._user_keymap:
+            self.set_keymap(self._user_keymap)
+        self.push_screen(FlowsScreen())
+        self.feed.subscribe(self._published)
+        hz = max(0.1, self.config.tui.refresh_hz)
+        self.set_interval(1.0 / hz, self.apply_latest, name="refresh")
+        self.feed.start()
+        self.apply_latest()
+
+    def on_unmount(self) -> None:
+        self.feed.stop()
+
+    def _published(self, snapshot: Snapshot) -> None:
+        # Runs on the pipeline's thread: only swap a reference (atomic), never touch widgets.
+        self._incoming = snapshot
+
+    @property
+    def updates_behind(self) -> int:
+        if self._incoming is None or self.snapshot is None:
+            return 0
+        return max(0, self._incoming.version - self.snapshot.version)
+
+    def apply_latest(self) -> None:
+        """Show the newest snapshot, if any arrived and the view is not paused."""
+        incoming = self._incoming
+        if incoming is None or incoming is self.snapshot:
+            return
+        if self.paused:
+            self._refresh_chrome()
+            return
+        self.snapshot = incoming
+        for screen in self.screen_stack:
+            if isinstance(screen, TableScreen) and screen.is_mounted:
+                screen.show_snapshot(incoming)
+
+    def _refresh_chrome(self) -> None:
+        for screen in self.screen_stack:
+            if isinstance(screen, TableScreen) and screen.is_mounted:
+                screen.view_changed()
+
+    # ---- shared pieces -----------------------------------------------------------------
+
+    def status_text(self) -> Text:
+        counters = self.snapshot.counters if self.snapshot else None
+        incoming = self._incoming.counters if self._incoming else counters
+        text = Text(no_wrap=True, overflow="ellipsis")
+        if counters is None:
+            text.append(" no data yet", style="dim")
+            return text
+        shown = incoming if incoming is not None else counters
+
+        def item(label: str, value: str, style: str = "") -> None:
+            text.append(f" {label} ", style="dim")
+            text.append(value, style=style or "bold")
+            text.append(" ")
+
+        item("files", f"{shown.files:,}")
+        item("lag", f"{fmt.duration(shown.lag_seconds).rstrip('s')}s")
+        item("rate", f"{fmt.compact(shown.flows_per_second)}/s")
+        item("flagged", f"{shown.flagged:,}", "bold red" if shown.flagged else "")
+        item("skipped", f"{shown.skipped_lines:,}", "bold yellow" if shown.skipped_lines else "")
+        item("errors", f"{shown.errors:,}", "bold red" if shown.errors else "")
+        item("model", sanitize(shown.model_version) or "-")
+        item("newest", sanitize(shown.newest_file) or "-")
+        return text
+
+    def copy_address(self, value: object) -> None:
+        if not is_address(value):
+            self.notify(f"Not an IP address, not copied: {sanitize(value)}", severity="warning", markup=False)
+            return
+        self.copy_to_clipboard(str(value))
+        self.notify(f"Copied {value}", markup=False, timeout=2)
+
+    @property
+    def flows_screen(self) -> FlowsScreen:
+        return next(s for s in self.screen_stack if isinstance(s, FlowsScreen))
+
+    def show_flow(self, row: dict) -> None:
+        self.push_screen(FlowScreen(row, self.snapshot))
+
+    def show_flows_matching(self, filter_text: str) -> None:
+        while not isinstance(self.screen, FlowsScreen) and len(self.screen_stack) > 2:
+            self.pop_screen()
+        self.flows_screen.apply_filter(filter_text)
+
+    # ---- actions -----------------------------------------------------------------------
+
+    def action_show_sources(self) -> None:
+        if not isinstance(self.screen, SourcesScreen):
+            self.push_screen(SourcesScreen())
+
+    def action_help(self) -> None:
+        if not isinstance(self.screen, HelpScreen):
+            self.push_screen(HelpScreen())
+
+    def action_toggle_pause(self) -> None:
+        self.paused = not self.paused
+        if self.paused:
+            self._refresh_chrome()
+        else:
+            self.apply_latest()
+            self._refresh_chrome()
+        self.notify("Paused: updates are counted, not shown" if self.paused else "Live", timeout=2, markup=False)
+
+    def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
+        if isinstance(screen, TableScreen):
+            yield SystemCommand("Filter", "Filter the rows (nfdump syntax on flows)", screen.action_filter)
+            yield SystemCommand("Clear filter", "Show every row again", screen.action_clear_filter)
+            yield SystemCommand("Reverse sort", "Sort the other way", screen.action_sort_reverse)
+            for col in screen.COLUMNS:
+                yield SystemCommand(
+                    f"Sort by {col.header.strip()}", f"Order rows by {col.key} (again: reverse)",
+                    lambda key=col.key: screen.action_sort(key),
+                )
+        if isinstance(screen, FlowsScreen):
+            yield SystemCommand("Open flow", "Drill down into the selected flow", screen.table.action_activate)
+            yield SystemCommand("Follow", "Keep the cursor on the top row as flows arrive", screen.action_toggle_follow)
+            yield SystemCommand("Sources", "Per-source summaries", self.action_show_sources)
+            yield SystemCommand("Copy source address", "OSC 52 clipboard", lambda: screen.action_copy("src_addr"))
+            yield SystemCommand("Copy destination address", "OSC 52 clipboard", lambda: screen.action_copy("dst_addr"))
+        if isinstance(screen, FlowScreen):
+            yield SystemCommand("Copy nfdump command", "nfdump -R DIR -t WINDOW 'FILTER'", screen.action_copy_command)
+            yield SystemCommand("Back", "Back to the table", screen.action_back)
+        yield SystemCommand("Pause / resume", "Freeze the view; updates keep counting", self.action_toggle_pause)
+        yield SystemCommand("Help", "Every key and its id", self.action_help)
+        yield from super().get_system_commands(screen)
+
+
+# ---- entry points --------------------------------------------------------------------------
+
+
+def run_app(feed: Feed, config: Config, *, subtitle: str, explainer: Explainer | None = None,
+            nfcapd_dir: str = "") -> int:
+    app = FlowTriageApp(feed, config, subtitle=subtitle, explainer=explainer, nfcapd_dir=nfcapd_dir)
+    app.run()
+    return int(app.return_code or 0)
+
+
+def _explainer_of(pipeline: Any) -> Explainer | None:
+    """The detector's explain() if the pipeline exposes a detector (the seam to engine.detect)."""
+    detector = getattr(pipeline, "detector", None)
+    explain = getattr(detector, "explain", None)
+    if explain is None:
+        return None
+    return lambda flows, history: explain(flows, history=history)
+
+
+def run_watch(directory: str | Path, config: Config, args: Any = None) -> int:
+    """`flowtriage watch DIR`: the pipeline on DIR and the TUI over its snapshots."""
+    from engine.pipeline import Pipeline  # the live helper's pipeline
+
+    pipeline = Pipeline(directory, config)
+    return run_app(pipeline, config, subtitle=f"watching {directory}", explainer=_explainer_of(pipeline))
+
+
+def run_demo(config: Config, args: Any = None) -> int:
+    """`flowtriage demo`: bundled sample dumps replayed as rotations into a temporary directory."""
+    from tui.demo import run_demo as _run
+
+    return _run(config, args)
