@@ -56,7 +56,7 @@ def make_flows(n: int = 60, *, start_id: int = 1, hostile: dict | None = None) -
 
 
 def make_sources(flows: pl.DataFrame, threshold: float = 0.5) -> pl.DataFrame:
-    """Per-source aggregates in the shape engine.sources publishes (for tests only)."""
+    """Per-source aggregates in the shape of engine.sources.SOURCE_SCHEMA (until that lands)."""
     return (
         flows.sort("ts_first")
         .group_by("src_addr", maintain_order=True)
@@ -65,16 +65,16 @@ def make_sources(flows: pl.DataFrame, threshold: float = 0.5) -> pl.DataFrame:
             packets=pl.col("packets").sum(),
             bytes=pl.col("bytes").sum(),
             peers=pl.col("dst_addr").n_unique(),
-            ports=pl.col("dst_port").n_unique(),
-            share_suspicious=(pl.col("score") >= threshold).mean(),
+            dst_ports=pl.col("dst_port").n_unique(),
+            suspicious=(pl.col("score") >= threshold).sum(),
+            suspicious_share=(pl.col("score") >= threshold).mean(),
             top_verdict=pl.col("verdict").filter(pl.col("verdict") != "normal").mode().first().fill_null("normal"),
             max_score=pl.col("score").max(),
             first_seen=pl.col("ts_first").min(),
             last_seen=pl.col("ts_last").max(),
             activity=pl.col("ts_first").dt.truncate("1s").value_counts(sort=False).struct.field("count"),
         )
-        .rename({"src_addr": "address"})
-        .sort("address")
+        .sort("src_addr")
     )
 
 
@@ -87,3 +87,14 @@ def make_snapshot(flows: pl.DataFrame | None = None, version: int = 1, **counter
     )
     base.update(counters)
     return Snapshot(version, flows, make_sources(flows), Counters(**base))
+
+
+def screen_text(app) -> str:
+    """What the terminal shows now, as plain text lines (the compositor's full frame)."""
+    update = app.screen._compositor.render_full_update()
+    return "\n".join("".join(segment.text for segment in strip) for strip in update.strips)
+
+
+def terminal_output(app) -> str:
+    """The exact text the driver would write to the terminal for a full redraw."""
+    return app.screen._compositor.render_full_update().render_segments(app.console)

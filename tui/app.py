@@ -133,19 +133,25 @@ class FlowTriageApp(App):
             return text
         shown = incoming if incoming is not None else counters
 
-        def item(label: str, value: str, style: str = "") -> None:
-            text.append(f" {label} ", style="dim")
+        def item(label: str, value: str, style: str = "", *, after: bool = False) -> None:
+            if len(text):
+                text.append("  ")
+            if not after:
+                text.append(f"{label} ", style="dim")
             text.append(value, style=style or "bold")
-            text.append(" ")
+            if after:
+                text.append(f" {label}", style="dim")
 
-        item("files", f"{shown.files:,}")
+        text.append(" ")
+        item("files", f"{shown.files:,}", after=True)
         item("lag", f"{fmt.duration(shown.lag_seconds).rstrip('s')}s")
-        item("rate", f"{fmt.compact(shown.flows_per_second)}/s")
-        item("flagged", f"{shown.flagged:,}", "bold red" if shown.flagged else "")
-        item("skipped", f"{shown.skipped_lines:,}", "bold yellow" if shown.skipped_lines else "")
-        item("errors", f"{shown.errors:,}", "bold red" if shown.errors else "")
+        item("fl/s", fmt.compact(shown.flows_per_second), after=True)
+        item("flagged", f"{shown.flagged:,}", "bold red" if shown.flagged else "", after=True)
+        item("skip", f"{shown.skipped_lines:,}", "bold yellow" if shown.skipped_lines else "", after=True)
+        item("err", f"{shown.errors:,}", "bold red" if shown.errors else "", after=True)
         item("model", sanitize(shown.model_version) or "-")
-        item("newest", sanitize(shown.newest_file) or "-")
+        text.append("  ")
+        text.append(sanitize(shown.newest_file) or "", style="dim")
         return text
 
     def copy_address(self, value: object) -> None:
@@ -220,21 +226,42 @@ def run_app(feed: Feed, config: Config, *, subtitle: str, explainer: Explainer |
     return int(app.return_code or 0)
 
 
-def _explainer_of(pipeline: Any) -> Explainer | None:
-    """The detector's explain() if the pipeline exposes a detector (the seam to engine.detect)."""
-    detector = getattr(pipeline, "detector", None)
-    explain = getattr(detector, "explain", None)
+def explainer_of(scorer: Any) -> Explainer | None:
+    """The detector's explain() when the scorer has one (the seam to engine.detect.Detector)."""
+    explain = getattr(scorer, "explain", None)
     if explain is None:
         return None
     return lambda flows, history: explain(flows, history=history)
 
 
+def run_pipeline_app(pipeline: Any, scorer: Any, config: Config, *, subtitle: str, nfcapd_dir: str = "") -> int:
+    """The TUI over a live pipeline; the pipeline's fatal error, if any, is the exit status."""
+    code = run_app(pipeline, config, subtitle=subtitle, explainer=explainer_of(scorer), nfcapd_dir=nfcapd_dir)
+    error = getattr(pipeline, "error", None)
+    if error is not None:
+        raise UserError(f"the pipeline stopped: {error}")
+    return code
+
+
 def run_watch(directory: str | Path, config: Config, args: Any = None) -> int:
     """`flowtriage watch DIR`: the pipeline on DIR and the TUI over its snapshots."""
     from engine.pipeline import Pipeline  # the live helper's pipeline
+    from engine.scorer import load_scorer
+    from engine.state import StateLocked
 
-    pipeline = Pipeline(directory, config)
-    return run_app(pipeline, config, subtitle=f"watching {directory}", explainer=_explainer_of(pipeline))
+    since = getattr(args, "since", None)
+    if since:
+        from engine.commands.watch import parse_since
+
+        since = parse_since(since)
+    scorer = load_scorer(config, getattr(args, "model", None))
+    try:
+        pipeline = Pipeline(
+            directory, config, scorer, from_start=bool(getattr(args, "from_start", False)), since=since or None
+        )
+    except StateLocked as exc:
+        raise UserError(str(exc)) from None
+    return run_pipeline_app(pipeline, scorer, config, subtitle=f"watching {directory}")
 
 
 def run_demo(config: Config, args: Any = None) -> int:

@@ -104,7 +104,7 @@ FLOW_COLUMNS: tuple[Column, ...] = (
            measure=pl.col("reasons").str.len_chars().max()),
 )
 
-# ---- sources -----------------------------------------------------------------------------
+# ---- sources (engine.sources.SOURCE_SCHEMA) ----------------------------------------------
 
 
 def _source_verdict(row: dict, width: int) -> Cell:
@@ -113,13 +113,13 @@ def _source_verdict(row: dict, width: int) -> Cell:
 
 
 SOURCE_COLUMNS: tuple[Column, ...] = (
-    Column("address", "address", "address", lambda r, w: (sanitize(r.get("address")), None), 40, min_width=15,
-           priority=10, middle=True, measure=pl.col("address").str.len_chars().max()),
+    Column("address", "address", "src_addr", lambda r, w: (sanitize(r.get("src_addr")), None), 40, min_width=15,
+           priority=10, middle=True, measure=pl.col("src_addr").str.len_chars().max()),
     Column("flows", "flows", "flows", lambda r, w: (fmt.compact(r.get("flows")), None), 5, priority=9, align="right"),
     Column("bytes", "bytes", "bytes", lambda r, w: (fmt.compact(r.get("bytes")), None), 5, priority=7, align="right"),
     Column("peers", "peers", "peers", lambda r, w: (fmt.compact(r.get("peers")), None), 5, priority=7, align="right"),
-    Column("ports", "ports", "ports", lambda r, w: (fmt.compact(r.get("ports")), None), 5, priority=6, align="right"),
-    Column("suspicious", "susp", "share_suspicious", lambda r, w: (fmt.percent(r.get("share_suspicious")), None), 4,
+    Column("ports", "ports", "dst_ports", lambda r, w: (fmt.compact(r.get("dst_ports")), None), 5, priority=6, align="right"),
+    Column("suspicious", "susp", "suspicious_share", lambda r, w: (fmt.percent(r.get("suspicious_share")), None), 4,
            priority=8, align="right"),
     Column("verdict", "top verdict", "top_verdict", _source_verdict, 13, min_width=8, priority=8,
            measure=pl.col("top_verdict").str.len_chars().max()),

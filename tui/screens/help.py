@@ -37,12 +37,15 @@ class HelpScreen(Screen):
         table.add_column("key", no_wrap=True)
         table.add_column("action", ratio=1)
         table.add_column("id", style="dim", no_wrap=True)
+        self.rows: list[tuple[str, str, str, str]] = []  # context, keys, action, id
         for context, bindings in contexts():
             table.add_row(Text(context, style="bold underline"), Text(""), Text(""))
             for binding in bindings:
                 keys = keymap.get(binding.id, binding.key) if binding.id else binding.key
                 shown = ", ".join(self.app.get_key_display(Binding(k, "")) for k in keys.split(","))
-                table.add_row(Text(shown), Text(binding.tooltip or binding.description or binding.action), Text(binding.id or ""))
+                action = binding.tooltip or binding.description or binding.action
+                self.rows.append((context, shown, action, binding.id or ""))
+                table.add_row(Text(shown), Text(action), Text(binding.id or ""))
         table.add_row(Text("ctrl+p"), Text("Command palette: every action by name"), Text(""))
         return table
 

@@ -20,7 +20,7 @@ from tui.view import SortKey
 
 class SourcesScreen(TableScreen):
     COLUMNS = SOURCE_COLUMNS
-    ID_COLUMN = "address"
+    ID_COLUMN = "src_addr"
     DEFAULT_SORT = SortKey("score", descending=True)
     BINDINGS = [
         Binding("q,backspace,escape", "back", "Back", id="back"),
@@ -35,7 +35,7 @@ class SourcesScreen(TableScreen):
 
     def compose(self) -> ComposeResult:
         yield Static(id="title")
-        yield FrameTable(SOURCE_COLUMNS, "address", empty_text="no sources yet", id="sources")
+        yield FrameTable(SOURCE_COLUMNS, "src_addr", empty_text="no sources yet", id="sources")
         yield FilterBar("find> ", "part of an address or a verdict", id="filter-bar")
         yield Static(id="status")
         yield Footer(compact=True, show_command_palette=False)
@@ -45,7 +45,7 @@ class SourcesScreen(TableScreen):
 
     def compile_filter(self, text: str) -> pl.Expr:
         # Sources are aggregates, not flows: the filter is a plain substring, never a pattern.
-        return pl.col("address").str.contains(text, literal=True) | pl.col("top_verdict").str.contains(
+        return pl.col("src_addr").str.contains(text, literal=True) | pl.col("top_verdict").str.contains(
             text, literal=True
         )
 
@@ -55,12 +55,12 @@ class SourcesScreen(TableScreen):
     def action_copy(self) -> None:
         row = self.table.cursor_row
         if row:
-            self.app.copy_address(row.get("address"))
+            self.app.copy_address(row.get("src_addr"))
 
     def on_frame_table_activated(self, event: FrameTable.Activated) -> None:
-        address = (event.row or {}).get("address")
+        address = (event.row or {}).get("src_addr")
         try:
-            text = host_filter(address)
+            text = host_filter(address, direction="src")
         except ValueError:
             self.notify(f"Not an IP address: {sanitize(address)}", severity="warning", markup=False)
             return

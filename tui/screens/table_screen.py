@@ -16,7 +16,7 @@ from tui.columns import Column
 from tui.filter_bar import FilterBar
 from tui.flow_table import FrameTable
 from tui.messages import ViewReady
-from tui.view import SortKey, build_view
+from tui.view import SortKey, build_view, empty_view
 
 if TYPE_CHECKING:
     from tui.app import FlowTriageApp
@@ -91,6 +91,11 @@ class TableScreen(Screen):
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="view", description="sort and filter")
     def _build(self, frame, sort, predicate, threshold, version, generation) -> None:
+        needed = {c.key: c.sort_by for c in self.COLUMNS}[sort.column]
+        if needed not in frame.columns or self.ID_COLUMN not in frame.columns:
+            # e.g. the pipeline's first snapshot, before any source summary exists
+            self.post_message(ViewReady(empty_view(self.ID_COLUMN), generation))
+            return
         view = build_view(
             frame, self.COLUMNS, sort, id_column=self.ID_COLUMN,
             predicate=predicate, threshold=threshold, version=version,
