@@ -68,7 +68,7 @@ def make_sources(flows: pl.DataFrame, threshold: float = 0.5) -> pl.DataFrame:
             dst_ports=pl.col("dst_port").n_unique(),
             suspicious=(pl.col("score") >= threshold).sum(),
             suspicious_share=(pl.col("score") >= threshold).mean(),
-            top_verdict=pl.col("verdict").filter(pl.col("verdict") != "normal").mode().first().fill_null("normal"),
+            top_verdict=pl.col("verdict").sort_by(["score", "verdict"], descending=True).first(),
             max_score=pl.col("score").max(),
             first_seen=pl.col("ts_first").min(),
             last_seen=pl.col("ts_last").max(),
@@ -91,8 +91,13 @@ def make_snapshot(flows: pl.DataFrame | None = None, version: int = 1, **counter
 
 def screen_text(app) -> str:
     """What the terminal shows now, as plain text lines (the compositor's full frame)."""
+    return "\n".join("".join(segment.text for segment in line) for line in screen_lines(app))
+
+
+def screen_lines(app) -> list[list]:
+    """The full frame as lines of rich Segments (with their styles and meta)."""
     update = app.screen._compositor.render_full_update()
-    return "\n".join("".join(segment.text for segment in strip) for strip in update.strips)
+    return [[segment for strip in line for segment in strip] for line in update.strips]
 
 
 def terminal_output(app) -> str:
