@@ -151,7 +151,7 @@ class FlowTriageApp(App):
         item("err", f"{shown.errors:,}", "bold red" if shown.errors else "", after=True)
         item("model", sanitize(shown.model_version) or "-")
         text.append("  ")
-        text.append(sanitize(shown.newest_file) or "", style="dim")
+        text.append(sanitize(Path(shown.newest_file).name) if shown.newest_file else "", style="dim")
         return text
 
     def copy_address(self, value: object) -> None:

@@ -1,3 +1,3 @@
 """CLI subcommands, one module each; engine.cli imports them in this order."""
 
-COMMAND_MODULES: tuple[str, ...] = ("parse", "rules")
+COMMAND_MODULES: tuple[str, ...] = ("parse", "rules", "demo")
