@@ -282,3 +282,14 @@ async def test_command_palette_offers_the_main_actions():
         await pilot.press("ctrl+p")
         await pilot.pause()
         assert app.screen.__class__.__name__ == "CommandPalette"
+
+
+async def test_a_click_moves_the_cursor_and_a_double_click_opens():
+    app, _ = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(app, pilot)
+        await pilot.click("#flows", offset=(10, 4))  # the header is line 0: row 3
+        assert table(app).cursor == 3
+        await pilot.click("#flows", offset=(10, 2), times=2)
+        await settle(app, pilot)
+        assert isinstance(app.screen, FlowScreen)

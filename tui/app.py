@@ -46,7 +46,8 @@ class FlowTriageApp(App):
     ENABLE_COMMAND_PALETTE = True
     BINDINGS = [
         Binding("ctrl+q,ctrl+c", "quit", "Quit", show=False, priority=True, id="quit_now"),
-        Binding("question_mark,f1", "help", "Help", tooltip="Every key, its action and its id", id="help"),
+        Binding("question_mark", "help", "Help", tooltip="Every key, its action and its id", id="help"),
+        Binding("f1", "help", "Help", show=False, tooltip="Every key, its action and its id", id="help_f1"),
         Binding("p,space", "toggle_pause", "Pause", tooltip="Freeze the view; updates keep counting", id="pause"),
     ]
 

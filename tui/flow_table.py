@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from rich.cells import cell_len, set_cell_size
 from rich.segment import Segment
 from rich.style import Style
+from textual import events
 from textual.binding import Binding
 from textual.cache import LRUCache
 from textual.geometry import Size
@@ -192,6 +193,15 @@ class FrameTable(ScrollView, can_focus=True):
 
     def action_last(self) -> None:
         self.move_cursor(len(self.view) - 1)
+
+    def on_click(self, event: events.Click) -> None:
+        """A click puts the cursor on the row; a double click opens it (the mouse is optional)."""
+        y = event.get_content_offset(self)
+        if y is None or y.y < 1:
+            return
+        self.move_cursor(int(self.scroll_offset.y) + y.y - 1)
+        if event.chain >= 2:
+            self.action_activate()
 
     def action_activate(self) -> None:
         if len(self.view):

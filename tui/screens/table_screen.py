@@ -156,7 +156,7 @@ class TableScreen(Screen):
             position = getattr(exc, "position", None)
             if not self.filter_bar.is_open:
                 self.filter_bar.open(text)
-            self.filter_bar.show_error(position, str(exc))
+            self.filter_bar.show_error(position, getattr(exc, "reason", None) or str(exc))
             return False
         self.filter_text = text
         self.predicate = predicate
