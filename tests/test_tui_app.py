@@ -150,17 +150,21 @@ async def test_drill_down_copies_addresses_with_osc52():
 
 async def test_drill_down_shows_the_detectors_explanation():
     def explain(flows, history):
-        return [{"rules fired": ["amplification"], "percentile": 99.5,
+        assert history is not None and history.height == 60  # the retained flows, without a pipeline
+        return [{"flow": {}, "score": 0.97, "verdict": "amplification", "rules": ["amplification"],
+                 "outlier_percentile": 99.5, "outlier": "knn",
                  "probabilities": {"amplification": 0.9, "normal": 0.1},
-                 "neighbours": [{"label": "amplification", "distance": 0.01}]}]
+                 "neighbours": [{"label": "amplification", "distance": 0.01, "count": 3.0}],
+                 "features": {"log_bytes": 7.2, "client_10s_flows": 42.0}}]
 
     app, _ = make_app(explainer=explain)
     async with app.run_test(size=(80, 24)) as pilot:
         await settle(app, pilot)
         await pilot.press("enter")
         await settle(app, pilot)
-        text = str(app.screen.query_one("#explain").render())
-        assert "percentile: 99.5" in text and "amplification: 0.9" in text and "label=amplification" in text
+        text = screen_text(app)
+        assert "rules fired: amplification" in text and "outlier percentile 99.5" in text
+        assert "amplification   0.90" in text and "\u2022 amplification" in text
 
 
 async def test_sources_screen_sorts_and_enter_shows_that_sources_flows():

@@ -35,8 +35,14 @@ def hostile_snapshot():
     return make_snapshot(flows, newest_file=f"nfcapd.{CONTROLS}", model_version="[blink]m[/]")
 
 
+def hostile_explainer(flows, history):
+    return [{"verdict": HOSTILE, "rules": [HOSTILE], "probabilities": {HOSTILE: 0.9},
+             "neighbours": [{"label": HOSTILE, HOSTILE: 1.0}], "features": {HOSTILE: 1.0}, HOSTILE: HOSTILE}]
+
+
 def make_app():
-    return FlowTriageApp(SnapshotFeed(hostile_snapshot()), Config(), subtitle="[bold]dir[/]")
+    return FlowTriageApp(SnapshotFeed(hostile_snapshot()), Config(), subtitle="[bold]dir[/]",
+                         explainer=hostile_explainer)
 
 
 async def settle(app, pilot) -> None:

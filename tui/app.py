@@ -8,6 +8,7 @@ rotations coalesce), unless the view is paused, in which case it only counts wha
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, Protocol
@@ -28,6 +29,22 @@ from tui.screens.flows import FlowsScreen
 from tui.screens.help import HelpScreen
 from tui.screens.sources import SourcesScreen
 from tui.screens.table_screen import TableScreen
+
+
+def check_tui_config(config: Config) -> dict[str, str]:
+    """Refuse a [tui] theme or a [keys] binding id that does not exist (before any pipeline
+    starts); returns the keymap to apply."""
+    from textual.theme import BUILTIN_THEMES
+
+    from tui.bindings import check_keymap
+
+    if config.tui.theme not in BUILTIN_THEMES:
+        raise UserError(
+            f"[tui] theme {config.tui.theme!r} is not a theme; choose one of {', '.join(sorted(BUILTIN_THEMES))}"
+        )
+    if config.tui.refresh_hz <= 0:
+        raise UserError(f"[tui] refresh_hz must be positive, got {config.tui.refresh_hz}")
+    return check_keymap(dict(config.keys))
 
 
 class Feed(Protocol):
@@ -70,14 +87,7 @@ class FlowTriageApp(App):
         self.snapshot: Snapshot | None = None  # the one on screen
         self._incoming: Snapshot | None = feed.latest  # the newest published
         self.paused = False
-        if config.tui.theme not in self.available_themes:
-            raise UserError(
-                f"[tui] theme {config.tui.theme!r} is not a theme; choose one of "
-                + ", ".join(sorted(self.available_themes))
-            )
-        from tui.bindings import check_keymap
-
-        self._user_keymap = check_keymap(dict(config.keys))
+        self._user_keymap = check_tui_config(config)
 
     # ---- lifecycle ---------------------------------------------------------------------
 
@@ -227,17 +237,36 @@ def run_app(feed: Feed, config: Config, *, subtitle: str, explainer: Explainer |
     return int(app.return_code or 0)
 
 
-def explainer_of(scorer: Any) -> Explainer | None:
-    """The detector's explain() when the scorer has one (the seam to engine.detect.Detector)."""
+def explainer_of(scorer: Any, config: Config | None = None, pipeline: Any = None) -> Explainer | None:
+    """The detector's explain() when the scorer has one (the seam to engine.detect.Detector).
+
+    Window context needs the flows that came before, not only the retained (flagged) ones: a
+    pipeline that exposes `history` (recent flows) provides it; otherwise the retained flows do.
+    Rules fired are computed when explain() accepts a RuleSet.
+    """
     explain = getattr(scorer, "explain", None)
     if explain is None:
         return None
-    return lambda flows, history: explain(flows, history=history)
+    extra: dict[str, Any] = {}
+    if config is not None and "rules" in inspect.signature(explain).parameters:
+        try:
+            from engine.rules import RuleSet
+
+            extra["rules"] = RuleSet.from_config(config.rules)
+        except ImportError:
+            pass
+
+    def explainer(flows, retained):
+        history = getattr(pipeline, "history", None) if pipeline is not None else None
+        return explain(flows, history=history if history is not None else retained, **extra)
+
+    return explainer
 
 
 def run_pipeline_app(pipeline: Any, scorer: Any, config: Config, *, subtitle: str, nfcapd_dir: str = "") -> int:
     """The TUI over a live pipeline; the pipeline's fatal error, if any, is the exit status."""
-    code = run_app(pipeline, config, subtitle=subtitle, explainer=explainer_of(scorer), nfcapd_dir=nfcapd_dir)
+    code = run_app(pipeline, config, subtitle=subtitle, explainer=explainer_of(scorer, config, pipeline),
+                   nfcapd_dir=nfcapd_dir)
     error = getattr(pipeline, "error", None)
     if error is not None:
         raise UserError(f"the pipeline stopped: {error}")
@@ -250,6 +279,7 @@ def run_watch(directory: str | Path, config: Config, args: Any = None) -> int:
     from engine.scorer import load_scorer
     from engine.state import StateLocked
 
+    check_tui_config(config)
     since = getattr(args, "since", None)
     if since:
         from engine.commands.watch import parse_since

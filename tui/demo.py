@@ -25,8 +25,9 @@ def run_demo(config: Config, args: Any = None) -> int:
     from engine.pipeline import Pipeline
     from engine.scorer import load_scorer
 
-    from tui.app import run_pipeline_app
+    from tui.app import check_tui_config, run_pipeline_app
 
+    check_tui_config(config)
     corpus = getattr(args, "corpus", "lab-dev")
     shape = getattr(args, "shape", "nfpcapd")
     interval = float(getattr(args, "interval", 5.0))

@@ -60,7 +60,7 @@ def flow_line(row: dict) -> Text:
 
 
 def render_detail(detail: object, indent: int = 0) -> Text:
-    """The detector's explanation, whatever its shape, as inert text (keys and values sanitized)."""
+    """Any explanation shape as inert text (keys and values sanitized)."""
     text = Text()
     pad = "  " * indent
     if isinstance(detail, dict):
@@ -80,6 +80,56 @@ def render_detail(detail: object, indent: int = 0) -> Text:
     else:
         text.append(pad + _value(detail) + "\n")
     return text
+
+
+def render_explanation(detail: dict) -> Group:
+    """engine.detect.Detector.explain()'s dict: verdict, rules fired, class probabilities (with
+    bars), nearest labelled neighbours, then the features; unknown keys generically."""
+    parts: list = []
+    head = Text()
+    head.append("Detector\n", style="bold underline")
+    if "verdict" in detail or "score" in detail:
+        head.append(f"  verdict {sanitize(detail.get('verdict'))}  score {_value(detail.get('score'))}")
+    if detail.get("outlier_percentile") is not None:
+        head.append(f"  outlier percentile {float(detail['outlier_percentile']):.1f}")
+        if detail.get("outlier"):
+            head.append(f" ({sanitize(detail['outlier'])})", style="dim")
+    head.append("\n")
+    rules = detail.get("rules")
+    head.append("  rules fired: ", style="bold")
+    head.append((", ".join(sanitize(r) for r in rules) if rules else "none") + "\n")
+    probabilities = detail.get("probabilities") or {}
+    if probabilities:
+        head.append("  class probabilities\n", style="bold")
+        for name, p in sorted(probabilities.items(), key=lambda kv: -float(kv[1])):
+            head.append(f"    {fmt.fit(sanitize(name), 14)} {float(p):5.2f} ")
+            head.append(fmt.bar(float(p), 20) + "\n", style="bold" if float(p) >= 0.5 else "dim")
+    neighbours = detail.get("neighbours") or []
+    if neighbours:
+        head.append("  nearest labelled training flows\n", style="bold")
+        for n in neighbours:
+            head.append(f"    \u2022 {sanitize(n.get('label'))}", style="bold")
+            rest = ", ".join(f"{sanitize(k)} {_value(v)}" for k, v in n.items() if k != "label")
+            head.append(f"  {rest}\n", style="dim")
+    parts.append(_trim(head))
+    features = detail.get("features") or {}
+    if features:
+        grid = Table.grid(padding=(0, 1), expand=True)
+        for _ in range(2):
+            grid.add_column(style="bold", no_wrap=True, overflow="ellipsis", ratio=2)
+            grid.add_column(no_wrap=True, ratio=1)
+        items = list(features.items())
+        for i in range(0, len(items), 2):
+            cells: list[Text] = []
+            for name, value in items[i : i + 2]:
+                cells += [Text(sanitize(name)), Text(_value(value))]
+            grid.add_row(*cells)
+        parts += [Text("\nFeatures and window context", style="bold underline"), grid]
+    known = {"flow", "score", "verdict", "outlier_percentile", "outlier", "rules", "probabilities", "neighbours", "features"}
+    other = {k: v for k, v in detail.items() if k not in known}
+    if other:
+        parts.append(_trim(render_detail(other, indent=1)))
+    return Group(*parts)
 
 
 class FlowScreen(Screen):
@@ -223,15 +273,15 @@ class FlowScreen(Screen):
             self.post_message(Explained(None, f"{type(exc).__name__}: {exc}"))
 
     def on_explained(self, message: Explained) -> None:
-        text = Text()
-        text.append("Detector\n", style="bold underline")
+        widget = self.query_one("#explain", Static)
         if message.error:
-            text.append(f"  could not explain: {sanitize(message.error)}\n", style="dim")
+            widget.update(Text(f"Detector: could not explain: {sanitize(message.error)}", style="dim"))
         elif not message.detail:
-            text.append("  (no detail)\n", style="dim")
+            widget.update(Text("Detector: (no detail)", style="dim"))
+        elif isinstance(message.detail, dict):
+            widget.update(render_explanation(message.detail))
         else:
-            text.append_text(render_detail(message.detail, indent=1))
-        self.query_one("#explain", Static).update(_trim(text))
+            widget.update(_trim(render_detail(message.detail)))
 
     # ---- actions -----------------------------------------------------------------------
 
