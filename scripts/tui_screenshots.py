@@ -4,7 +4,8 @@
 
 Reads the bundled dumps, scores them with the configured scorer (the bundled model when there
 is one, else the five rules), and saves SVG and PNG (rsvg-convert) screenshots at 80x24 of the
-main screen, a drill-down, the sources screen and the filter bar showing an error.
+main screen, a drill-down, the sources screen and the filter bar showing an error. The lab clocks
+are replayed as they were; the directory names in the pictures are illustrative.
 """
 
 from __future__ import annotations
@@ -56,7 +57,7 @@ def sources_of(scored: pl.DataFrame, threshold: float) -> pl.DataFrame:
     return summarize_sources(scored, threshold=threshold)
 
 
-async def shoot(app: FlowTriageApp, out: Path) -> None:
+async def shoot(app: FlowTriageApp, out: Path, keys: list[str]) -> None:
     async with app.run_test(size=(80, 24)) as pilot:
         async def settle() -> None:
             for _ in range(3):
@@ -65,21 +66,22 @@ async def shoot(app: FlowTriageApp, out: Path) -> None:
             await pilot.pause()
 
         await settle()
-        table = app.screen.table
-        # Start on a row that shows the variety of the data: the first flow of a new verdict.
-        await pilot.press("down", "down", "down")
-        await settle()
+        for key in keys:  # e.g. sort by time and move down a few rows
+            await pilot.press(key)
+            await settle()
         app.save_screenshot("screenshot-main.svg", str(out))
         await pilot.press("enter")
         await settle()
         app.save_screenshot("screenshot-drilldown.svg", str(out))
+        await pilot.press("pagedown")
+        await settle()
+        app.save_screenshot("screenshot-drilldown-context.svg", str(out))
         await pilot.press("q", "tab")
         await settle()
         app.save_screenshot("screenshot-sources.svg", str(out))
         await pilot.press("q", "slash", *"proto udp and port 53 and bytes >", "enter")
         await settle()
         app.save_screenshot("screenshot-filter-error.svg", str(out))
-        del table
 
 
 def main() -> None:
@@ -88,6 +90,8 @@ def main() -> None:
     parser.add_argument("--corpus", default="lab-dev")
     parser.add_argument("--shape", default="nfpcapd")
     parser.add_argument("--theme", default=None)
+    parser.add_argument("--keys", default="1,down,down,down",
+                        help="keys pressed on the main screen first (default: newest first, 4th row)")
     args = parser.parse_args()
     config = load_config(ROOT / "config.toml")
     if args.theme:
@@ -114,7 +118,7 @@ def main() -> None:
                         explainer=explainer_of(scorer), nfcapd_dir="/var/flows/nfcapd")
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    asyncio.run(shoot(app, out))
+    asyncio.run(shoot(app, out, [k for k in args.keys.split(",") if k]))
     if shutil.which("rsvg-convert"):
         for svg in sorted(out.glob("screenshot-*.svg")):
             # rsvg-convert drops leading spaces of text runs unless told to preserve them

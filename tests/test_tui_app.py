@@ -7,7 +7,7 @@ import pytest
 
 from engine.config import Config, TuiConfig
 from engine.errors import UserError
-from tests.tui_support import make_flows, make_snapshot, screen_text
+from tests.tui_support import make_flows, make_snapshot, screen_text, widget_text
 from tui.app import FlowTriageApp
 from tui.feed import SnapshotFeed
 from tui.screens.drilldown import FlowScreen
@@ -126,7 +126,7 @@ async def test_drill_down_explains_the_flow_and_goes_back_without_esc():
             assert app.screen.row["flow_id"] == row["flow_id"]
             assert app.screen.command.startswith("nfdump -R /dumps -t 2026/11/22.08:37:")
             assert f"host {row['src_addr']} and host {row['dst_addr']}" in app.screen.command
-            text = "\n".join(str(w.render()) for w in app.screen.query("Static"))
+            text = "\n".join(widget_text(w) for w in app.screen.query("#detail Static"))
             assert "Why" in text and "Same source" in text and "Same pair" in text
             await pilot.press(back)
             await settle(app, pilot)

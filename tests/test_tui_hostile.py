@@ -12,7 +12,14 @@ import polars as pl
 
 from engine.config import Config
 from engine.sanitize import sanitize
-from tests.tui_support import make_flows, make_snapshot, screen_lines, screen_text, terminal_output
+from tests.tui_support import (
+    make_flows,
+    make_snapshot,
+    screen_lines,
+    screen_text,
+    terminal_output,
+    widget_text,
+)
 from tui.app import FlowTriageApp
 from tui.feed import SnapshotFeed
 from tui.screens.drilldown import FlowScreen
@@ -95,6 +102,10 @@ async def test_drill_down_shows_hostile_strings_as_text():
         assert "\u241b[2J\u241b]0;PWNED\u2407" in text
         assert "\\u202eevil\\u202c" in text
         assert app.screen.command == ""  # no shell command is built from a non-address
+        whole = "\n".join(widget_text(w) for w in app.screen.query("#detail Static"))  # scrolled-away parts too
+        for forbidden in ("\x1b", "\x07", "\x9b", "\u202e", "\u202c"):
+            assert forbidden not in whole
+        assert whole.count("[@click=app.quit]Q[/]") >= 5  # why, detector, neighbours, features, extra
         await pilot.press("end")
         await settle(app, pilot)
         text = assert_inert(app)

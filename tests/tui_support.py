@@ -103,3 +103,14 @@ def screen_lines(app) -> list[list]:
 def terminal_output(app) -> str:
     """The exact text the driver would write to the terminal for a full redraw."""
     return app.screen._compositor.render_full_update().render_segments(app.console)
+
+
+def widget_text(widget, width: int = 78) -> str:
+    """A Static's content rendered to plain text at `width` (all of it, not only what is on screen)."""
+    import io
+
+    from rich.console import Console
+
+    console = Console(width=width, file=io.StringIO(), color_system=None, legacy_windows=False)
+    console.print(widget.content)
+    return console.file.getvalue()

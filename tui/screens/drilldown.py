@@ -59,6 +59,29 @@ def flow_line(row: dict) -> Text:
     return text
 
 
+def flows_grid(rows: list[dict]) -> Table:
+    """Flows one per line in aligned columns; long endpoints are cut, lines never wrap."""
+    grid = Table.grid(padding=(0, 1), expand=False)
+    grid.add_column(no_wrap=True, style="dim")  # time
+    grid.add_column(no_wrap=True)  # score
+    grid.add_column(no_wrap=True, max_width=10, overflow="ellipsis")  # verdict
+    grid.add_column(no_wrap=True)  # proto
+    grid.add_column(no_wrap=True, overflow="ellipsis", ratio=1)  # src
+    grid.add_column(no_wrap=True, style="dim")  # arrow
+    grid.add_column(no_wrap=True, overflow="ellipsis", ratio=1)  # dst
+    grid.add_column(no_wrap=True, justify="right")  # packets
+    grid.add_column(no_wrap=True, justify="right")  # bytes
+    for row in rows:
+        grid.add_row(
+            Text(" " + fmt.clock(row.get("ts_first"))), Text(fmt.score_cell(row.get("score"))),
+            Text(sanitize(row.get("verdict"))), Text(sanitize(row.get("proto"))),
+            Text(fmt.endpoint(row.get("src_addr"), row.get("src_port"))), Text("\u2192"),
+            Text(fmt.endpoint(row.get("dst_addr"), row.get("dst_port"))),
+            Text(fmt.compact(row.get("packets")) + "p"), Text(fmt.compact(row.get("bytes")) + "B"),
+        )
+    return grid
+
+
 def render_detail(detail: object, indent: int = 0) -> Text:
     """Any explanation shape as inert text (keys and values sanitized)."""
     text = Text()
@@ -82,9 +105,9 @@ def render_detail(detail: object, indent: int = 0) -> Text:
     return text
 
 
-def render_explanation(detail: dict) -> Group:
-    """engine.detect.Detector.explain()'s dict: verdict, rules fired, class probabilities (with
-    bars), nearest labelled neighbours, then the features; unknown keys generically."""
+def render_explanation(detail: dict) -> tuple[Group, Group | None]:
+    """engine.detect.Detector.explain()'s dict as (the verdict, rules fired, class probabilities
+    with bars, nearest labelled neighbours, unknown keys generically; the features)."""
     parts: list = []
     head = Text()
     head.append("Detector\n", style="bold underline")
@@ -124,12 +147,14 @@ def render_explanation(detail: dict) -> Group:
             for name, value in items[i : i + 2]:
                 cells += [Text(sanitize(name)), Text(_value(value))]
             grid.add_row(*cells)
-        parts += [Text("\nFeatures and window context", style="bold underline"), grid]
+        feature_part = Group(Text("Features (with window context)", style="bold underline"), grid)
+    else:
+        feature_part = None
     known = {"flow", "score", "verdict", "outlier_percentile", "outlier", "rules", "probabilities", "neighbours", "features"}
     other = {k: v for k, v in detail.items() if k not in known}
     if other:
         parts.append(_trim(render_detail(other, indent=1)))
-    return Group(*parts)
+    return Group(*parts), feature_part
 
 
 class FlowScreen(Screen):
@@ -155,9 +180,10 @@ class FlowScreen(Screen):
         with VerticalScroll(id="detail"):
             yield Static(_trim(self._why()), id="why")
             yield Static(Text("detector: \u2026", style="dim"), id="explain")
-            yield Static(self._fields(), id="fields")
-            yield Static(_trim(self._neighbours()), id="neighbours")
+            yield Static(self._neighbours(), id="neighbours")
             yield Static(_trim(self._nfdump()), id="nfdump")
+            yield Static(self._fields(), id="fields")
+            yield Static(id="features")
         yield Footer(compact=True, show_command_palette=False)
 
     def on_mount(self) -> None:
@@ -202,20 +228,17 @@ class FlowScreen(Screen):
             text.append(f"  \u2022 {part}\n")
         return text
 
-    def _group(self, title: str, flows: pl.DataFrame, total: int) -> Text:
-        text = Text()
-        text.append(f"{title} ({total:,} in the window)\n", style="bold underline")
-        for other in flows.rows(named=True):
-            text.append("  ")
-            text.append_text(flow_line(other))
-            text.append("\n")
+    def _group(self, title: str, flows: pl.DataFrame, total: int) -> list:
+        parts: list = [Text(f"{title} ({total:,} in the window)", style="bold underline")]
+        if flows.height:
+            parts.append(flows_grid(flows.rows(named=True)))
         if total > flows.height:
-            text.append(f"  \u2026 {total - flows.height:,} more\n", style="dim")
-        return text
+            parts.append(Text(f"  \u2026 {total - flows.height:,} more", style="dim"))
+        return parts
 
-    def _neighbours(self) -> Text:
-        if self.snapshot is None:
-            return Text()
+    def _neighbours(self) -> Group:
+        if self.snapshot is None or "src_addr" not in self.snapshot.flows.columns:
+            return Group()
         flows = self.snapshot.flows
         src, dst = self.row.get("src_addr"), self.row.get("dst_addr")
         me = pl.col("flow_id") != self.row.get("flow_id")
@@ -225,8 +248,6 @@ class FlowScreen(Screen):
         )
         same_pair = flows.filter(me & pair)
         top = lambda frame: frame.sort("score", descending=True).head(NEIGHBOURS_SHOWN)  # noqa: E731
-        text = Text()
-        text.append("Window context\n", style="bold underline")
         ctx = flows.filter(pl.col("src_addr") == src).select(
             flows=pl.len(),
             peers=pl.col("dst_addr").n_unique(),
@@ -235,14 +256,18 @@ class FlowScreen(Screen):
             first=pl.col("ts_first").min(),
             last=pl.col("ts_last").max(),
         ).row(0, named=True)
-        text.append(
+        head = Text()
+        head.append("Window context\n", style="bold underline")
+        head.append(
             f"  source {sanitize(src)}: {ctx['flows']:,} retained flows, {ctx['peers']:,} peers, "
             f"{ctx['ports']:,} ports, {fmt.compact(ctx['bytes'])} B, "
-            f"{fmt.clock(ctx['first'])}\u2013{fmt.clock(ctx['last'])}\n"
+            f"{fmt.clock(ctx['first'])}\u2013{fmt.clock(ctx['last'])}"
         )
-        text.append_text(self._group("Same source", top(same_source), same_source.height))
-        text.append_text(self._group("Same pair", top(same_pair), same_pair.height))
-        return text
+        return Group(
+            head,
+            *self._group("Same source", top(same_source), same_source.height),
+            *self._group("Same pair", top(same_pair), same_pair.height),
+        )
 
     def _nfdump(self) -> Text:
         text = Text()
@@ -279,7 +304,10 @@ class FlowScreen(Screen):
         elif not message.detail:
             widget.update(Text("Detector: (no detail)", style="dim"))
         elif isinstance(message.detail, dict):
-            widget.update(render_explanation(message.detail))
+            head, features = render_explanation(message.detail)
+            widget.update(head)
+            if features is not None:
+                self.query_one("#features", Static).update(features)
         else:
             widget.update(_trim(render_detail(message.detail)))
 
