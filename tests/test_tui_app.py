@@ -297,3 +297,30 @@ async def test_a_click_moves_the_cursor_and_a_double_click_opens():
         await pilot.click("#flows", offset=(10, 2), times=2)
         await settle(app, pilot)
         assert isinstance(app.screen, FlowScreen)
+
+
+async def test_messages_screen_lists_skipped_lines_as_text():
+    snap = make_snapshot()
+    from dataclasses import replace
+
+    snap = replace(snap, messages=("nfcapd.1.txt:7: not a flow line: '\x1b[2Jx'", "nfcapd.2.txt: unreadable"))
+    app, _ = make_app(snap)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(app, pilot)
+        await pilot.press("m")
+        await settle(app, pilot)
+        text = screen_text(app)
+        assert "nfcapd.1.txt:7: not a flow line: '\u241b[2Jx'" in text and "nfcapd.2.txt: unreadable" in text
+        await pilot.press("q")
+        await settle(app, pilot)
+        assert isinstance(app.screen, FlowsScreen)
+
+
+async def test_a_stopped_pipeline_is_shown():
+    app, feed = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(app, pilot)
+        feed.error = OSError("disk gone")
+        app.apply_latest()
+        await settle(app, pilot)
+        assert "STOPPED" in screen_text(app)

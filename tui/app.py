@@ -66,6 +66,7 @@ class FlowTriageApp(App):
         Binding("question_mark", "help", "Help", tooltip="Every key, its action and its id", id="help"),
         Binding("f1", "help", "Help", show=False, tooltip="Every key, its action and its id", id="help_f1"),
         Binding("p,space", "toggle_pause", "Pause", tooltip="Freeze the view; updates keep counting", id="pause"),
+        Binding("m", "messages", "Messages", show=False, tooltip="Recent skipped lines and read errors", id="messages"),
     ]
 
     def __init__(
@@ -87,6 +88,7 @@ class FlowTriageApp(App):
         self.snapshot: Snapshot | None = None  # the one on screen
         self._incoming: Snapshot | None = feed.latest  # the newest published
         self.paused = False
+        self._told_error = False
         self._user_keymap = check_tui_config(config)
 
     # ---- lifecycle ---------------------------------------------------------------------
@@ -117,6 +119,11 @@ class FlowTriageApp(App):
 
     def apply_latest(self) -> None:
         """Show the newest snapshot, if any arrived and the view is not paused."""
+        if self.feed_error and not self._told_error:
+            self._told_error = True
+            self.notify(f"The pipeline stopped: {self.feed_error} (m: messages)", severity="error",
+                        timeout=30, markup=False)
+            self._refresh_chrome()
         incoming = self._incoming
         if incoming is None or incoming is self.snapshot:
             return
@@ -139,6 +146,8 @@ class FlowTriageApp(App):
         counters = self.snapshot.counters if self.snapshot else None
         incoming = self._incoming.counters if self._incoming else counters
         text = Text(no_wrap=True, overflow="ellipsis")
+        if self.feed_error:
+            text.append(" STOPPED ", style="bold reverse red")
         if counters is None:
             text.append(" no data yet", style="dim")
             return text
@@ -190,6 +199,18 @@ class FlowTriageApp(App):
         if not isinstance(self.screen, SourcesScreen):
             self.push_screen(SourcesScreen())
 
+    def action_messages(self) -> None:
+        from tui.screens.messages import MessagesScreen
+
+        if not isinstance(self.screen, MessagesScreen):
+            latest = self._incoming or self.snapshot
+            self.push_screen(MessagesScreen(latest.messages if latest else (), self.feed_error))
+
+    @property
+    def feed_error(self) -> str | None:
+        error = getattr(self.feed, "error", None)
+        return f"{type(error).__name__}: {error}" if error is not None else None
+
     def action_help(self) -> None:
         if not isinstance(self.screen, HelpScreen):
             self.push_screen(HelpScreen())
@@ -223,6 +244,7 @@ class FlowTriageApp(App):
             yield SystemCommand("Copy nfdump command", "nfdump -R DIR -t WINDOW 'FILTER'", screen.action_copy_command)
             yield SystemCommand("Back", "Back to the table", screen.action_back)
         yield SystemCommand("Pause / resume", "Freeze the view; updates keep counting", self.action_toggle_pause)
+        yield SystemCommand("Messages", "Recent skipped lines and read errors", self.action_messages)
         yield SystemCommand("Help", "Every key and its id", self.action_help)
         yield from super().get_system_commands(screen)
 

@@ -21,6 +21,7 @@ def contexts() -> list[tuple[str, list[Binding]]]:
     from tui.screens.drilldown import FlowScreen
     from tui.screens.flows import FlowsScreen
     from tui.screens.help import HelpScreen
+    from tui.screens.messages import MessagesScreen
     from tui.screens.sources import SourcesScreen
 
     def own(cls) -> list[Binding]:
@@ -34,6 +35,7 @@ def contexts() -> list[tuple[str, list[Binding]]]:
         ("flow detail", own(FlowScreen)),
         ("filter bar", own(FilterBar)),
         ("help", own(HelpScreen)),
+        ("messages", own(MessagesScreen)),
     ]
 
 

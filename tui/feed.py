@@ -14,6 +14,7 @@ from engine.snapshot import Snapshot
 class SnapshotFeed:
     def __init__(self, first: Snapshot | None = None) -> None:
         self.latest: Snapshot | None = first
+        self.error: BaseException | None = None  # a pipeline's fatal error, shown by the app
         self._subscribers: list[Callable[[Snapshot], None]] = []
 
     def subscribe(self, callback: Callable[[Snapshot], None]) -> None:
