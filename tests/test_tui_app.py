@@ -324,3 +324,44 @@ async def test_a_stopped_pipeline_is_shown():
         app.apply_latest()
         await settle(app, pilot)
         assert "STOPPED" in screen_text(app)
+
+
+async def test_the_ui_shows_while_the_pipeline_is_still_being_built():
+    import threading
+
+    from tui.feed import StartingPipeline
+
+    release = threading.Event()
+    inner = SnapshotFeed()
+
+    def build():
+        release.wait(10)
+        return inner, None
+
+    feed = StartingPipeline(build)
+    app = FlowTriageApp(feed, Config(), subtitle="watching /dumps")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(app, pilot)
+        assert "loading the model" in screen_text(app)
+        release.set()
+        feed._thread.join(10)
+        inner.publish(make_snapshot())
+        app.apply_latest()
+        await settle(app, pilot)
+        assert len(table(app).view) == 60 and "loading the model" not in screen_text(app)
+
+
+async def test_a_pipeline_that_cannot_start_is_shown_and_kept():
+    from tui.feed import StartingPipeline
+
+    def build():
+        raise UserError("model.skops: refused")
+
+    feed = StartingPipeline(build)
+    app = FlowTriageApp(feed, Config(), subtitle="watching /dumps")
+    async with app.run_test(size=(80, 24)) as pilot:
+        feed._thread.join(10)
+        app.apply_latest()
+        await settle(app, pilot)
+        assert "STOPPED" in screen_text(app) and "could not start" in screen_text(app)
+    assert isinstance(feed.error, UserError)

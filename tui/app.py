@@ -23,6 +23,7 @@ from engine.errors import UserError
 from engine.sanitize import sanitize
 from engine.snapshot import Snapshot
 from tui import format as fmt
+from tui.feed import StartingPipeline
 from tui.nfdump import is_address
 from tui.screens.drilldown import Explainer, FlowScreen
 from tui.screens.flows import FlowsScreen
@@ -206,6 +207,18 @@ class FlowTriageApp(App):
             latest = self._incoming or self.snapshot
             self.push_screen(MessagesScreen(latest.messages if latest else (), self.feed_error))
 
+    def current_explainer(self) -> Explainer | None:
+        """The explainer given, else the started pipeline's scorer's (known once it loaded)."""
+        if self.explainer is not None:
+            return self.explainer
+        if isinstance(self.feed, StartingPipeline) and self.feed.scorer is not None:
+            self.explainer = explainer_of(self.feed.scorer, self.config, self.feed.pipeline)
+        return self.explainer
+
+    @property
+    def feed_status(self) -> str:
+        return getattr(self.feed, "status", "") or ""
+
     @property
     def feed_error(self) -> str | None:
         error = getattr(self.feed, "error", None)
@@ -252,13 +265,6 @@ class FlowTriageApp(App):
 # ---- entry points --------------------------------------------------------------------------
 
 
-def run_app(feed: Feed, config: Config, *, subtitle: str, explainer: Explainer | None = None,
-            nfcapd_dir: str = "") -> int:
-    app = FlowTriageApp(feed, config, subtitle=subtitle, explainer=explainer, nfcapd_dir=nfcapd_dir)
-    app.run()
-    return int(app.return_code or 0)
-
-
 def explainer_of(scorer: Any, config: Config | None = None, pipeline: Any = None) -> Explainer | None:
     """The detector's explain() when the scorer has one (the seam to engine.detect.Detector).
 
@@ -285,36 +291,44 @@ def explainer_of(scorer: Any, config: Config | None = None, pipeline: Any = None
     return explainer
 
 
-def run_pipeline_app(pipeline: Any, scorer: Any, config: Config, *, subtitle: str, nfcapd_dir: str = "") -> int:
-    """The TUI over a live pipeline; the pipeline's fatal error, if any, is the exit status."""
-    code = run_app(pipeline, config, subtitle=subtitle, explainer=explainer_of(scorer, config, pipeline),
-                   nfcapd_dir=nfcapd_dir)
-    error = getattr(pipeline, "error", None)
+def run_pipeline_app(build, config: Config, *, subtitle: str, nfcapd_dir: str = "") -> int:
+    """The TUI at once; the model and the pipeline (`build() -> (pipeline, scorer)`) load behind
+    it. A failure to start or a fatal pipeline error is raised after the UI has closed."""
+    feed = StartingPipeline(build)
+    app = FlowTriageApp(feed, config, subtitle=subtitle, nfcapd_dir=nfcapd_dir)
+    app.run()
+    error = feed.error
+    if isinstance(error, UserError):
+        raise error
     if error is not None:
-        raise UserError(f"the pipeline stopped: {error}")
-    return code
+        raise UserError(f"the pipeline stopped: {type(error).__name__}: {error}")
+    return int(app.return_code or 0)
 
 
 def run_watch(directory: str | Path, config: Config, args: Any = None) -> int:
     """`flowtriage watch DIR`: the pipeline on DIR and the TUI over its snapshots."""
-    from engine.pipeline import Pipeline  # the live helper's pipeline
-    from engine.scorer import load_scorer
-    from engine.state import StateLocked
-
     check_tui_config(config)
     since = getattr(args, "since", None)
     if since:
         from engine.commands.watch import parse_since
 
         since = parse_since(since)
-    scorer = load_scorer(config, getattr(args, "model", None))
-    try:
-        pipeline = Pipeline(
-            directory, config, scorer, from_start=bool(getattr(args, "from_start", False)), since=since or None
-        )
-    except StateLocked as exc:
-        raise UserError(str(exc)) from None
-    return run_pipeline_app(pipeline, scorer, config, subtitle=f"watching {directory}")
+
+    def build():
+        from engine.pipeline import Pipeline  # the live helper's pipeline
+        from engine.scorer import load_scorer
+        from engine.state import StateLocked
+
+        scorer = load_scorer(config, getattr(args, "model", None))
+        try:
+            pipeline = Pipeline(
+                directory, config, scorer, from_start=bool(getattr(args, "from_start", False)), since=since or None
+            )
+        except StateLocked as exc:
+            raise UserError(str(exc)) from None
+        return pipeline, scorer
+
+    return run_pipeline_app(build, config, subtitle=f"watching {directory}")
 
 
 def run_demo(config: Config, args: Any = None) -> int:

@@ -22,9 +22,6 @@ def demo_config(config: Config, root: Path) -> Config:
 
 
 def run_demo(config: Config, args: Any = None) -> int:
-    from engine.pipeline import Pipeline
-    from engine.scorer import load_scorer
-
     from tui.app import check_tui_config, run_pipeline_app
 
     check_tui_config(config)
@@ -32,18 +29,25 @@ def run_demo(config: Config, args: Any = None) -> int:
     shape = getattr(args, "shape", "nfpcapd")
     interval = float(getattr(args, "interval", 5.0))
     dumps = sample_dumps(corpus, shape)
-    scorer = load_scorer(config, getattr(args, "model", None))
     with tempfile.TemporaryDirectory(prefix="flowtriage-demo-") as tmp:
         root = Path(tmp)
         directory = root / "dumps"
         directory.mkdir()
         config = demo_config(config, root)
-        pipeline = Pipeline(directory, config, scorer, state_path=root / "state.sqlite", from_start=True)
-        replayer = Replayer(dumps, directory, interval=interval, staging=root / "staging").start()
+        replayer = Replayer(dumps, directory, interval=interval, staging=root / "staging")
+
+        def build():
+            from engine.pipeline import Pipeline
+            from engine.scorer import load_scorer
+
+            scorer = load_scorer(config, getattr(args, "model", None))
+            pipeline = Pipeline(directory, config, scorer, state_path=root / "state.sqlite", from_start=True)
+            replayer.start()  # the first rotation as soon as the pipeline can read it
+            return pipeline, scorer
+
         try:
             return run_pipeline_app(
-                pipeline, scorer, config,
-                subtitle=f"demo: {corpus}/{shape}, a rotation every {interval:g}s",
+                build, config, subtitle=f"demo: {corpus}/{shape}, a rotation every {interval:g}s"
             )
         finally:
             replayer.stop()

@@ -107,6 +107,8 @@ class FrameTable(ScrollView, can_focus=True):
         self._pages: LRUCache[int, list[dict]] = LRUCache(16)
         self._layout: list[tuple[Column, int]] = []
         self._layout_width = -1
+        # Content widths only grow during a session, so columns do not jitter on live updates.
+        self._measured: dict[str, int] = {}
 
     # ---- data --------------------------------------------------------------------------
 
@@ -115,6 +117,8 @@ class FrameTable(ScrollView, can_focus=True):
         rows_on_screen = max(1, self.size.height - 1)
         screen_offset = min(max(0, self.cursor - int(self.scroll_offset.y)), rows_on_screen - 1)
         self.view = view
+        for key, width in view.measured.items():
+            self._measured[key] = max(width, self._measured.get(key, 0))
         self._pages.clear()
         self._strips.clear()
         self._layout_width = -1
@@ -222,7 +226,7 @@ class FrameTable(ScrollView, can_focus=True):
     def visible_columns(self) -> list[tuple[Column, int]]:
         width = self.line_width
         if width != self._layout_width:
-            self._layout = layout(self.columns, width, self.view.measured)
+            self._layout = layout(self.columns, width, self._measured)
             self._layout_width = width
         return self._layout
 

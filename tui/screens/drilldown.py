@@ -188,7 +188,7 @@ class FlowScreen(Screen):
 
     def on_mount(self) -> None:
         self.query_one(VerticalScroll).focus()
-        if self.app.explainer is None:
+        if self.app.current_explainer() is None:
             self.query_one("#explain", Static).update(
                 Text("detector detail: not available (no model loaded)", style="dim")
             )
@@ -286,7 +286,7 @@ class FlowScreen(Screen):
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="explain")
     def _explain(self) -> None:
-        explainer = self.app.explainer
+        explainer = self.app.current_explainer()
         try:
             flows = self.snapshot.flows if self.snapshot is not None else None
             one = flows.filter(pl.col("flow_id") == self.row.get("flow_id")) if flows is not None else None

@@ -118,6 +118,10 @@ class FlowsScreen(TableScreen):
             text.append(" filter: ", style="dim")
             text.append(sanitize(self.filter_text), style="bold")
         text.append(f"  {sanitize(app.subtitle)}", style="dim")
+        empty = sanitize(app.feed_status) or "waiting for flows\u2026"
+        if self.table.empty_text != empty:
+            self.table.empty_text = empty
+            self.table.refresh()
         self.query_one("#title", Static).update(text)
 
     def update_status(self) -> None:
