@@ -1,3 +1,12 @@
 """CLI subcommands, one module each; engine.cli imports them in this order."""
 
-COMMAND_MODULES: tuple[str, ...] = ("parse", "rules", "demo")
+COMMAND_MODULES: tuple[str, ...] = (
+    "parse",
+    "rules",
+    "score",
+    "train",
+    "eval",
+    "sources",
+    "watch",
+    "demo",
+)
