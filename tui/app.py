@@ -306,27 +306,15 @@ def run_pipeline_app(build, config: Config, *, subtitle: str, nfcapd_dir: str = 
 
 
 def run_watch(directory: str | Path, config: Config, args: Any = None) -> int:
-    """`flowtriage watch DIR`: the pipeline on DIR and the TUI over its snapshots."""
+    """`flowtriage watch DIR`: the pipeline on DIR (built as `watch --headless` builds it) and
+    the TUI over its snapshots."""
     check_tui_config(config)
-    since = getattr(args, "since", None)
-    if since:
-        from engine.commands.watch import parse_since
-
-        since = parse_since(since)
 
     def build():
-        from engine.pipeline import Pipeline  # the live helper's pipeline
-        from engine.scorer import load_scorer
-        from engine.state import StateLocked
+        from engine.commands.watch import build_pipeline
 
-        scorer = load_scorer(config, getattr(args, "model", None))
-        try:
-            pipeline = Pipeline(
-                directory, config, scorer, from_start=bool(getattr(args, "from_start", False)), since=since or None
-            )
-        except StateLocked as exc:
-            raise UserError(str(exc)) from None
-        return pipeline, scorer
+        pipeline = build_pipeline(Path(directory), config, args)
+        return pipeline, pipeline.scorer
 
     return run_pipeline_app(build, config, subtitle=f"watching {directory}")
 
