@@ -365,3 +365,22 @@ async def test_a_pipeline_that_cannot_start_is_shown_and_kept():
         await settle(app, pilot)
         assert "STOPPED" in screen_text(app) and "could not start" in screen_text(app)
     assert isinstance(feed.error, UserError)
+
+
+def test_every_binding_has_an_id():
+    from tui.bindings import all_bindings
+
+    missing = [(context, b.key) for context, b in all_bindings() if not b.id]
+    assert missing == []
+
+
+async def test_a_wider_terminal_shows_duration_and_reason_columns():
+    app, _ = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(app, pilot)
+        assert "reason" not in screen_text(app).splitlines()[1]
+        await pilot.resize_terminal(130, 30)
+        await settle(app, pilot)
+        header = screen_text(app).splitlines()[1]
+        assert "dur" in header and "reason" in header
+        assert "rule amplification; detector p" in screen_text(app)
