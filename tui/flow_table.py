@@ -286,10 +286,10 @@ class FrameTable(ScrollView, can_focus=True):
                 segments.append(Segment(" ", base))
             text, kind = col.draw(row, cell_width)
             style = base
-            if kind is not None:
+            # The cursor row is drawn in the cursor's colours only: a muted or coloured cell on
+            # the cursor background can vanish (ANSI themes), and the row must stay readable.
+            if kind is not None and cursor is None:
                 style = base + self.get_component_rich_style(f"frame-table--{kind}", partial=True)
-                if cursor is not None:
-                    style = style + Style(bgcolor=cursor.bgcolor)
             segments.append(Segment(fit(text, cell_width, align=col.align, middle=col.middle), style))
         return self._finish(segments, width, base)
 
