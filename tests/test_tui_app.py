@@ -384,3 +384,20 @@ async def test_a_wider_terminal_shows_duration_and_reason_columns():
         header = screen_text(app).splitlines()[1]
         assert "dur" in header and "reason" in header
         assert "rule amplification; detector p" in screen_text(app)
+
+
+def test_watch_and_demo_report_config_errors_before_the_ui_opens(tmp_path):
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+
+    bad = tmp_path / "bad.toml"
+    bad.write_text('[tui]\ntheme = "no-such-theme"\n[keys]\nsort_nowhere = "z"\n')
+    for argv in (["watch", str(tmp_path)], ["demo"]):
+        proc = subprocess.run([sys.executable, "-m", "engine", *argv, "--config", str(bad)],
+                              cwd=ROOT, capture_output=True, text=True, timeout=120)
+        assert proc.returncode == 2 and "not a theme" in proc.stderr, proc.stderr
+    proc = subprocess.run([sys.executable, "-m", "engine", "demo", "--model", str(tmp_path / "none.skops")],
+                          cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2 and "no such model file" in proc.stderr, proc.stderr

@@ -48,6 +48,14 @@ def check_tui_config(config: Config) -> dict[str, str]:
     return check_keymap(dict(config.keys))
 
 
+def check_model_path(config: Config, args: Any) -> None:
+    """A model file that does not exist is reported before the UI opens (loading it, which
+    takes seconds, happens behind the UI)."""
+    path = getattr(args, "model", None) or config.model.path
+    if path and not Path(path).is_file():
+        raise UserError(f"{path}: no such model file")
+
+
 class Feed(Protocol):
     """What the app needs from engine.pipeline.Pipeline (and tui.feed.SnapshotFeed)."""
 
@@ -309,6 +317,7 @@ def run_watch(directory: str | Path, config: Config, args: Any = None) -> int:
     """`flowtriage watch DIR`: the pipeline on DIR (built as `watch --headless` builds it) and
     the TUI over its snapshots."""
     check_tui_config(config)
+    check_model_path(config, args)
 
     def build():
         from engine.commands.watch import build_pipeline

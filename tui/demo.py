@@ -22,9 +22,10 @@ def demo_config(config: Config, root: Path) -> Config:
 
 
 def run_demo(config: Config, args: Any = None) -> int:
-    from tui.app import check_tui_config, run_pipeline_app
+    from tui.app import check_model_path, check_tui_config, run_pipeline_app
 
     check_tui_config(config)
+    check_model_path(config, args)
     corpus = getattr(args, "corpus", "lab-dev")
     shape = getattr(args, "shape", "nfpcapd")
     interval = float(getattr(args, "interval", 5.0))
