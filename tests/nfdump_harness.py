@@ -241,9 +241,13 @@ def run_nfpcapd(pcap: Path, outdir: Path, rotation_s: int = ROTATION_S) -> list[
 
 
 def run_nfdump(nfcapd_file: Path, *args: str) -> bytes:
-    """nfdump's stdout as bytes; stderr (e.g. 'Skip unknown record type 9') is not part of a dump."""
+    """nfdump's stdout as bytes; stderr (e.g. 'Skip unknown record type 9') is not part of a dump.
+
+    A directory is read whole (`-R DIR`): one dump, one header and one Summary for all files.
+    """
+    read = "-R" if nfcapd_file.is_dir() else "-r"
     out = subprocess.run(
-        [NFDUMP, "-r", str(nfcapd_file), *args],
+        [NFDUMP, read, str(nfcapd_file), *args],
         capture_output=True,
         env=_ENV,
         check=True,
@@ -633,7 +637,7 @@ REAL_NFCAPD = (
     "lab-dev-202611220835.nfcapd",
     "lab-mixed-dev-202611221003.nfcapd",
 )
-SOURCES = ("synthetic", "netflow-v5", "iodine", *REAL_NFCAPD)
+SOURCES = ("synthetic", "synthetic -R", "netflow-v5", "iodine", *REAL_NFCAPD)
 
 
 class NfcapdSources:
@@ -660,6 +664,8 @@ class NfcapdSources:
             if source == "synthetic":
                 pcap = build_capture().write(self.workdir / "synthetic.pcap")
                 self._files[source] = run_nfpcapd(pcap, self.workdir / "synthetic")
+            elif source == "synthetic -R":
+                self._files[source] = [self._make("synthetic")[0].parent]
             elif source == "netflow-v5":
                 self._files[source] = run_nfcapd_v5(self.workdir / "netflow-v5")
             elif source == "iodine":

@@ -131,3 +131,45 @@ def test_dump_read_while_written_gives_the_whole_file(sources, tmp_path, source,
     assert sorted((s.line, s.reason) for s in skipped) == sorted(
         (s.line, s.reason) for s in whole.skipped
     )
+
+
+def _compress(codec: str, data: bytes) -> bytes:
+    import bz2
+    import gzip
+    import lzma
+
+    import zstandard
+
+    return {
+        "gz": gzip.compress,
+        "bz2": bz2.compress,
+        "xz": lzma.compress,
+        "zst": zstandard.ZstdCompressor().compress,
+    }[codec](data)
+
+
+# each codec with a different format (the full cross product adds time, not coverage)
+ROTATED = [
+    (next(f for f in nh.FORMATS if f.id == fid), codec)
+    for fid, codec in [
+        ("line", "gz"),
+        ("extended-N", "bz2"),
+        ("long6", "xz"),
+        ("csv", "zst"),
+        ("json", "gz"),
+        ("extended", "xz"),
+    ]
+]
+
+
+@pytest.mark.parametrize(("fmt", "codec"), ROTATED, ids=lambda v: getattr(v, "id", v))
+def test_rotated_compressed_dump_reads_like_the_plain_one(sources, tmp_path, fmt, codec):
+    nfcapd_file = sources.files("chrispassas-sample.nfcapd")[0]
+    plain = sources.dump(nfcapd_file, fmt)
+    packed = tmp_path / f"{plain.name}.{codec}"
+    packed.write_bytes(_compress(codec, plain.read_bytes()))
+    result = _read_whole(packed)
+    assert result.cursor.offset == len(plain.read_bytes())  # offsets count decompressed text
+    assert not nh.compare_flows(result.flows, sources.oracle(nfcapd_file), fmt)
+    want = _read_whole(plain).flows.with_columns(file=pl.lit(str(packed)))
+    assert result.flows.equals(want)
