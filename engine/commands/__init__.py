@@ -7,4 +7,5 @@ COMMAND_MODULES: tuple[str, ...] = (
     "train",
     "eval",
     "sources",
+    "watch",
 )
