@@ -21,8 +21,6 @@ from pathlib import Path
 
 import polars as pl
 
-from engine.schema import PROTO_NAMES
-
 # --- pcap writing -----------------------------------------------------------------------------
 
 _PCAP_HEADER = struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 1)  # LINKTYPE_ETHERNET
@@ -343,6 +341,11 @@ V5_RECORDS = (
     _v5_record("10.1.1.9", "10.2.2.10", 53, 53, 17, 3, 180, ago=(1_000, 20_000)),
 )
 
+# One flow per IP protocol number 0..255 (bytes = 100 + number, so each row names its number).
+V5_EVERY_PROTOCOL = tuple(
+    _v5_record("10.9.0.1", "10.9.0.2", 0, 0, proto, 1, 100 + proto) for proto in range(256)
+)
+
 
 def run_nfcapd_v5(outdir: Path, records=V5_RECORDS, timeout_s: float = 20.0) -> list[Path]:
     """Send one NetFlow v5 datagram to a real nfcapd on loopback; return the file it writes.
@@ -370,11 +373,13 @@ def run_nfcapd_v5(outdir: Path, records=V5_RECORDS, timeout_s: float = 20.0) -> 
             if proc.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError(f"nfcapd did not bind 127.0.0.1:{port}")
             time.sleep(0.01)
-        header = struct.pack(
-            "!HHIIIIBBH", 5, len(records), _V5_UPTIME_MS, V5_EXPORT_S, 0, 1, 0, 0, 0
-        )
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sender:
-            sender.sendto(header + b"".join(records), ("127.0.0.1", port))
+            for start in range(0, len(records), 30):  # a v5 datagram holds at most 30 records
+                batch = records[start : start + 30]
+                header = struct.pack(
+                    "!HHIIIIBBH", 5, len(batch), _V5_UPTIME_MS, V5_EXPORT_S, start, 1, 0, 0, 0
+                )
+                sender.sendto(header + b"".join(batch), ("127.0.0.1", port))
         seen = b""
         # nfcapd decodes a datagram whole before it looks at signals, so one printed record
         # means all of them will be in the file it writes on exit
@@ -397,6 +402,25 @@ def run_nfcapd_v5(outdir: Path, records=V5_RECORDS, timeout_s: float = 20.0) -> 
 ICMP_PROTOCOLS = (1, 58)
 UNSET_FLAGS = "........"  # json omits tcp_flags where csv and text print eight dots (ICMP)
 _SCALE_UNITS = ((1e12, "T"), (1e9, "G"), (1e6, "M"))  # nfdump's format_number, 1.7.1
+
+
+# The names nfdump 1.7.1 prints for IP protocol numbers (its protoList; text and csv output),
+# read off `nfdump -o csv` of V5_EVERY_PROTOCOL; numbers missing here print as the number.
+# test_nfdump_oracle checks it against the installed nfdump. Note 35 and 38 are both IDPR.
+NFDUMP_PROTO_NAMES: dict[int, str] = dict(
+    enumerate(
+        """ICMP IGMP GGP IPIP ST TCP CBT EGP IGP BBN NVPII PUP ARGUS ENCOM XNET CHAOS UDP MUX DCN
+        HMP PRM XNS Trnk1 Trnk2 Leaf1 Leaf2 RDP IRTP ISO-4 NETBK MFESP MEINP DCCP 3PC IDPR XTP DDP
+        IDPR TP++ IL IPv6 SDRP Rte6 Frag6 IDRP RSVP GRE MHRP BNA ESP AH INLSP SWIPE NARP MOBIL TLSP
+        SKIP ICMP6 NOHE6 OPTS6 HOST CFTP NET SATNT KLAN RVD IPPC FS SATM VISA IPCV CPNX CPHB WSN PVP
+        BSATM SUNND WBMON WBEXP ISOIP VMTP SVMTP VINES TTP NSIGP DGP TCF EIGRP OSPF S-RPC LARP MTP
+        AX.25 OS MICP SCCSP ETHIP ENCAP - GMTP IFMP PNNI PIM ARIS SCPS QNX A/N IPcmp SNP CpqPP IPXIP
+        VRRP PGM 0hop L2TP DDX IATP STP SRP UTI SMP SM PTP ISIS4 FIRE CRTP CRUDP - IPLT SPS PIPE SCTP
+        FC - MHEAD UDP-L MPLS""".split(),
+        start=1,
+    )
+)
+NFDUMP_PROTO_NAMES = {n: name for n, name in NFDUMP_PROTO_NAMES.items() if name != "-"}
 
 
 def oracle_flows(nfcapd_file: Path) -> pl.DataFrame:
@@ -422,7 +446,7 @@ def oracle_flows(nfcapd_file: Path) -> pl.DataFrame:
             {
                 "first": rec["first"],
                 "last": rec["last"],
-                "proto": PROTO_NAMES.get(proto, str(proto)),
+                "proto": NFDUMP_PROTO_NAMES.get(proto, str(proto)),
                 "src_addr": rec.get("src4_addr") or rec.get("src6_addr"),
                 "src_port": src_port,
                 "dst_addr": rec.get("dst4_addr") or rec.get("dst6_addr"),
@@ -637,7 +661,14 @@ REAL_NFCAPD = (
     "lab-dev-202611220835.nfcapd",
     "lab-mixed-dev-202611221003.nfcapd",
 )
-SOURCES = ("synthetic", "synthetic -R", "netflow-v5", "iodine", *REAL_NFCAPD)
+SOURCES = (
+    "synthetic",
+    "synthetic -R",
+    "netflow-v5",
+    "netflow-v5-protocols",
+    "iodine",
+    *REAL_NFCAPD,
+)
 
 
 class NfcapdSources:
@@ -668,6 +699,8 @@ class NfcapdSources:
                 self._files[source] = [self._make("synthetic")[0].parent]
             elif source == "netflow-v5":
                 self._files[source] = run_nfcapd_v5(self.workdir / "netflow-v5")
+            elif source == "netflow-v5-protocols":
+                self._files[source] = run_nfcapd_v5(self.workdir / source, V5_EVERY_PROTOCOL)
             elif source == "iodine":
                 pcap = FIXTURES / "pcap" / "dns-tunnel-iodine.pcap"
                 self._files[source] = run_nfpcapd(pcap, self.workdir / "iodine")

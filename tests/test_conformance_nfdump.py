@@ -31,8 +31,42 @@ def _read_whole(path):
     return read_dump(path, final=True, timezone="UTC")
 
 
-@pytest.mark.parametrize("fmt", nh.FORMATS, ids=lambda f: f.id)
-@pytest.mark.parametrize("source", nh.SOURCES)
+# Parser bugs this test found and reported (see the conformance report); strict, so a fix
+# turns these into failures that ask for the marker to go.
+_NUMERIC_PROTO = (
+    "numeric protocol not mapped to the name nfdump prints in its text output: "
+    "engine.schema.PROTO_NAMES has 13 of the 134 names nfdump 1.7.1 prints "
+    "(tests/nfdump_harness.py NFDUMP_PROTO_NAMES), so -N and json give '8' where line gives 'EGP'"
+)
+_CSV_PADDED_PROTO = (
+    "csv: nfdump 1.7.1 pads an unnamed protocol number ('138  '); engine.ingest keeps the spaces"
+)
+KNOWN_BUGS = {
+    **{
+        ("netflow-v5-protocols", f.id): _NUMERIC_PROTO
+        for f in nh.FORMATS
+        if f.plain and f.kind in ("text", "json")
+    },
+    ("netflow-v5-protocols", "csv"): _CSV_PADDED_PROTO,
+}
+
+
+def _cases(formats):
+    return [
+        pytest.param(
+            source,
+            fmt,
+            id=f"{source}-{fmt.id}",
+            marks=[pytest.mark.xfail(strict=True, reason=KNOWN_BUGS[source, fmt.id])]
+            if (source, fmt.id) in KNOWN_BUGS
+            else [],
+        )
+        for source in nh.SOURCES
+        for fmt in formats
+    ]
+
+
+@pytest.mark.parametrize(("source", "fmt"), _cases(nh.FORMATS))
 def test_parse_equals_nfdump_json(sources, source, fmt):
     problems = []
     for nfcapd_file in sources.files(source):

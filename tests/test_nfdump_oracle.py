@@ -94,3 +94,14 @@ def test_netflow_v5_file_holds_every_record_with_big_counters(sources):
     # printed with a day prefix (`49d 17:02:28.296`)
     assert (want["duration"] > 49 * 86400).sum() == 1
     assert set(want["tcp_flags"]) >= {"CEUAPRSF", "...AP.SF"}
+
+
+def test_protocol_name_table_is_what_nfdump_prints(sources):
+    (nfcapd_file,) = sources.files("netflow-v5-protocols")
+    rows = [
+        line.split(",")
+        for line in nh.run_nfdump(nfcapd_file, "-q", "-o", "csv").decode().splitlines()
+    ]
+    printed = {int(row[12]) - 100: row[7].strip() for row in rows}  # ibyt = 100 + number
+    assert len(printed) == 256
+    assert printed == {n: nh.NFDUMP_PROTO_NAMES.get(n, str(n)) for n in range(256)}
