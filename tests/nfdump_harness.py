@@ -202,9 +202,30 @@ def build_capture() -> PcapBuilder:
     # UDP with TOS, aggregated (not port 53): 60 packets over 12 s
     for i in range(60):
         b.udp(T0 + 20 + i * 0.2, "192.0.2.20", 5004, "192.0.2.30", 5004, b"r" * 172, tos=0x20)
+    # IPv6 spellings at the edges of nfdump's 16-character condensing, and ports 0 / 65535
+    edge_pairs = [
+        ("2001:db8:0:1::ab", "2001:db8:0:1::abc"),  # 16 characters: in full; 17: condensed
+        ("2001:db8::", "::1"),  # trailing '::' before the '.port'
+        ("64:ff9b::c000:201", "2001:db8:aaaa:bbbb:cccc:dddd:eeee:1"),
+    ]
+    for k, (a, c) in enumerate(edge_pairs):
+        b.udp(T0 + 50 + k, a, 0, c, 53, _dns_payload(k, 40))
+        b.udp(T0 + 50.5 + k, c, 53, a, 65535, _dns_payload(k, 950))
     # a slow keepalive flow crossing rotations
     for i in range(12):
         b.tcp(T0 + 3 + i * 17.0, "192.0.2.40", 51000, "192.0.2.41", 22, "A", b"k" * 48)
+    return b
+
+
+def build_mapped_capture() -> PcapBuilder:
+    """IPv6 addresses that print with a dotted IPv4 tail (`::ffff:192.168.100.200`, condensed
+    to `::ffff:..100.200`), as destination and source, over UDP/53 and ICMPv6."""
+    b = PcapBuilder()
+    mapped, short_mapped, peer = "::ffff:192.168.100.200", "::ffff:192.0.2.1", "fe80::1"
+    for k, addr in enumerate((mapped, short_mapped)):
+        b.udp(T0 + 1 + k, addr, 40000 + k, peer, 53, _dns_payload(k, 40))
+        b.udp(T0 + 1.5 + k, peer, 53, addr, 40000 + k, _dns_payload(k, 950))
+        b.icmp(T0 + 3 + k, peer, addr, 1, 4, b"p" * 48)
     return b
 
 
@@ -664,6 +685,7 @@ REAL_NFCAPD = (
 SOURCES = (
     "synthetic",
     "synthetic -R",
+    "ipv4-mapped-ipv6",
     "netflow-v5",
     "netflow-v5-protocols",
     "iodine",
@@ -695,6 +717,9 @@ class NfcapdSources:
             if source == "synthetic":
                 pcap = build_capture().write(self.workdir / "synthetic.pcap")
                 self._files[source] = run_nfpcapd(pcap, self.workdir / "synthetic")
+            elif source == "ipv4-mapped-ipv6":
+                pcap = build_mapped_capture().write(self.workdir / "mapped.pcap")
+                self._files[source] = run_nfpcapd(pcap, self.workdir / source)
             elif source == "synthetic -R":
                 self._files[source] = [self._make("synthetic")[0].parent]
             elif source == "netflow-v5":

@@ -41,7 +41,16 @@ _NUMERIC_PROTO = (
 _CSV_PADDED_PROTO = (
     "csv: nfdump 1.7.1 pads an unnamed protocol number ('138  '); engine.ingest keeps the spaces"
 )
+_MAPPED_DST = (
+    "text formats: a non-ICMP destination like '::ffff:..100.200.40000' or "
+    "'::ffff:192.0.2.1.40001' is split as ICMP type.code ('200.40000'), so the flow is "
+    "skipped as malformed (engine/ingest/text.py calls exprs.endpoint(dst, type_code=True) "
+    "for every row)"
+)
+# a flow skipped as malformed also breaks the Summary totals; a misnamed protocol does not
+COUNT_BUGS = {("ipv4-mapped-ipv6", f.id): _MAPPED_DST for f in nh.FORMATS if f.kind == "text"}
 KNOWN_BUGS = {
+    **COUNT_BUGS,
     **{
         ("netflow-v5-protocols", f.id): _NUMERIC_PROTO
         for f in nh.FORMATS
@@ -51,14 +60,14 @@ KNOWN_BUGS = {
 }
 
 
-def _cases(formats):
+def _cases(formats, bugs=KNOWN_BUGS):
     return [
         pytest.param(
             source,
             fmt,
             id=f"{source}-{fmt.id}",
-            marks=[pytest.mark.xfail(strict=True, reason=KNOWN_BUGS[source, fmt.id])]
-            if (source, fmt.id) in KNOWN_BUGS
+            marks=[pytest.mark.xfail(strict=True, reason=bugs[source, fmt.id])]
+            if (source, fmt.id) in bugs
             else [],
         )
         for source in nh.SOURCES
@@ -94,8 +103,7 @@ def test_parse_equals_nfdump_json(sources, source, fmt):
 TOTALLED = [f for f in nh.FORMATS if f.kind != "json"]  # json prints no Summary
 
 
-@pytest.mark.parametrize("fmt", TOTALLED, ids=lambda f: f.id)
-@pytest.mark.parametrize("source", nh.SOURCES)
+@pytest.mark.parametrize(("source", "fmt"), _cases(TOTALLED, COUNT_BUGS))
 def test_totals_equal_summary_trailer(sources, source, fmt):
     for nfcapd_file in sources.files(source):
         dump = sources.dump(nfcapd_file, fmt)
