@@ -294,13 +294,21 @@ class DumpFormat:
 
 def _text_formats() -> list[DumpFormat]:
     formats = []
-    for base in ("line", "long", "extended"):
-        for six in ("", "6"):
+    for base in ("line", "long", "extended", "biline", "bilong"):
+        # biline/bilong have no full-IPv6 variant; their counts are split Out/In per direction
+        for six in ("", "6") if not base.startswith("bi") else ("",):
             for plain in (False, True):
                 args = ("-o", base + six, *(("-N",) if plain else ()))
                 fid = base + six + ("-N" if plain else "")
                 formats.append(
-                    DumpFormat(fid, args, "text", plain, bool(six), has_flags=base != "line")
+                    DumpFormat(
+                        fid,
+                        args,
+                        "text",
+                        plain,
+                        bool(six),
+                        has_flags=base not in ("line", "biline"),
+                    )
                 )
     return formats
 
@@ -312,7 +320,7 @@ FORMATS: tuple[DumpFormat, ...] = (
     DumpFormat("json", ("-o", "json"), "json", plain=True, full_v6=True),
 )
 # What nfdump 1.7.1 also prints but flowtriage does not claim to read (see the report):
-# raw, pipe, biline, bilong, gline, glong, nsel, nel, null, fmt:<user format>.
+# raw, pipe, gline, glong, nsel, nel, null, fmt:<user format>.
 
 
 NFCAPD = shutil.which("nfcapd")
