@@ -376,8 +376,79 @@ V5_EVERY_PROTOCOL = tuple(
 )
 
 
-def run_nfcapd_v5(outdir: Path, records=V5_RECORDS, timeout_s: float = 20.0) -> list[Path]:
-    """Send one NetFlow v5 datagram to a real nfcapd on loopback; return the file it writes.
+def v5_datagrams(records) -> list[bytes]:
+    """NetFlow v5 export datagrams carrying `records` (at most 30 per datagram)."""
+    out = []
+    for start in range(0, len(records), 30):
+        batch = records[start : start + 30]
+        header = struct.pack(
+            "!HHIIIIBBH", 5, len(batch), _V5_UPTIME_MS, V5_EXPORT_S, start, 1, 0, 0, 0
+        )
+        out.append(header + b"".join(batch))
+    return out
+
+
+# NetFlow v9 with 64-bit counters, which v5 cannot carry: bytes in T, packets in G and T, and
+# 2**62 bytes (sums stay within Int64). Template 256: IN_BYTES(8) IN_PKTS(8) PROTOCOL
+# L4_SRC_PORT IPV4_SRC_ADDR L4_DST_PORT IPV4_DST_ADDR FIRST_SWITCHED LAST_SWITCHED TCP_FLAGS
+# SRC_TOS.
+_V9_FIELDS = (
+    (1, 8),
+    (2, 8),
+    (4, 1),
+    (7, 2),
+    (8, 4),
+    (11, 2),
+    (12, 4),
+    (22, 4),
+    (21, 4),
+    (6, 1),
+    (5, 1),
+)
+
+
+def _v9_record(src, dst, sport, dport, proto, pkts, octets, flags=0, tos=0, ago=(30_000, 1_000)):
+    return struct.pack(
+        "!QQBH4sH4sIIBB",
+        octets,
+        pkts,
+        proto,
+        sport,
+        ipaddress.ip_address(src).packed,
+        dport,
+        ipaddress.ip_address(dst).packed,
+        _V5_UPTIME_MS - ago[0],
+        _V5_UPTIME_MS - ago[1],
+        flags,
+        tos,
+    )
+
+
+V9_RECORDS = (
+    _v9_record("10.3.0.1", "10.3.0.2", 443, 50000, 6, 2_500_000_000, 3_456_789_012_345, 0x12),
+    _v9_record("10.3.0.3", "10.3.0.4", 53, 53, 17, 999_999_999, 999_999_999_999, tos=46),
+    _v9_record("10.3.0.5", "10.3.0.6", 53, 1234, 17, 12_345_678_901_234, 2**62),
+    _v9_record("10.3.0.7", "10.3.0.8", 53, 5353, 17, 1_000_000_000, 1_000_000_000_000),
+)
+
+
+def v9_datagram(records=V9_RECORDS) -> bytes:
+    template = struct.pack("!HH", 256, len(_V9_FIELDS)) + b"".join(
+        struct.pack("!HH", kind, size) for kind, size in _V9_FIELDS
+    )
+    data = b"".join(records)
+    data += bytes(-len(data) % 4)
+    return (
+        struct.pack("!HHIIII", 9, 1 + len(records), _V5_UPTIME_MS, V5_EXPORT_S, 1, 0)
+        + struct.pack("!HH", 0, 4 + len(template))
+        + template
+        + struct.pack("!HH", 256, 4 + len(data))
+        + data
+    )
+
+
+def run_nfcapd(outdir: Path, datagrams: list[bytes], n_records: int, timeout_s=20.0) -> list[Path]:
+    """Send export datagrams to a real nfcapd on loopback; return the file it writes.
 
     nfcapd -E prints each record it decodes, which tells us when it has them all; it writes
     and closes its file when terminated.
@@ -403,27 +474,25 @@ def run_nfcapd_v5(outdir: Path, records=V5_RECORDS, timeout_s: float = 20.0) -> 
                 raise RuntimeError(f"nfcapd did not bind 127.0.0.1:{port}")
             time.sleep(0.01)
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sender:
-            for start in range(0, len(records), 30):  # a v5 datagram holds at most 30 records
-                batch = records[start : start + 30]
-                header = struct.pack(
-                    "!HHIIIIBBH", 5, len(batch), _V5_UPTIME_MS, V5_EXPORT_S, start, 1, 0, 0, 0
-                )
-                sender.sendto(header + b"".join(batch), ("127.0.0.1", port))
+            for datagram in datagrams:
+                sender.sendto(datagram, ("127.0.0.1", port))
         seen = b""
         # nfcapd decodes a datagram whole before it looks at signals, so one printed record
-        # means all of them will be in the file it writes on exit
-        while seen.count(b"Flow Record:") < (len(records) if stdbuf else 1):
+        # of the last datagram means all will be in the file it writes on exit
+        while seen.count(b"Flow Record:") < (n_records if stdbuf else 1):
             ready, _, _ = select.select([proc.stdout], [], [], max(deadline - time.monotonic(), 0))
             chunk = os.read(proc.stdout.fileno(), 65536) if ready else b""
             if not chunk:
-                raise RuntimeError(
-                    f"nfcapd decoded {seen.count(b'Flow Record:')} of {len(records)} records"
-                )
+                raise RuntimeError(f"nfcapd decoded {seen.count(b'Flow Record:')} of {n_records}")
             seen += chunk
     finally:
         proc.terminate()
         proc.communicate(timeout=timeout_s)
     return sorted(p for p in outdir.iterdir() if p.name.startswith("nfcapd.") and p.stat().st_size)
+
+
+def run_nfcapd_v5(outdir: Path, records=V5_RECORDS) -> list[Path]:
+    return run_nfcapd(outdir, v5_datagrams(records), len(records))
 
 
 # --- the oracle: nfdump's own json ---------------------------------------------------------------
@@ -670,9 +739,7 @@ def summary_of(text: bytes) -> Summary | None:
             return Summary(int(fields["total flows"]), b, p, btol, ptol)
         if line == "Summary" and n + 2 < len(lines):
             values = dict(zip(lines[n + 1].split(","), lines[n + 2].split(","), strict=True))
-            return Summary(
-                int(values["flows"]), float(values["bytes"]), float(values["packets"]), 0, 0
-            )
+            return Summary(int(values["flows"]), int(values["bytes"]), int(values["packets"]), 0, 0)
     return None
 
 
@@ -696,6 +763,7 @@ SOURCES = (
     "ipv4-mapped-ipv6",
     "netflow-v5",
     "netflow-v5-protocols",
+    "netflow-v9",
     "iodine",
     *REAL_NFCAPD,
 )
@@ -732,6 +800,8 @@ class NfcapdSources:
                 self._files[source] = [self._make("synthetic")[0].parent]
             elif source == "netflow-v5":
                 self._files[source] = run_nfcapd_v5(self.workdir / "netflow-v5")
+            elif source == "netflow-v9":
+                self._files[source] = run_nfcapd(self.workdir / source, [v9_datagram()], 4)
             elif source == "netflow-v5-protocols":
                 self._files[source] = run_nfcapd_v5(self.workdir / source, V5_EVERY_PROTOCOL)
             elif source == "iodine":
