@@ -1,10 +1,13 @@
 """Conformance: our parser against the real nfdump 1.7.1, in every output format it prints.
 
-Each nfcapd file (made by the real nfpcapd from a capture written in the test, from the real
-iodine capture, or a real file from the field) is printed by the real nfdump in every format
-flowtriage claims to read, parsed with engine.ingest.read_dump, and compared flow by flow with
-what `nfdump -o json` says about the same file (see tests/nfdump_harness.py for the oracle and
-its conventions). A failure names the source, the nfcapd file, the format and the flow.
+Each nfcapd file is printed by the real nfdump in every format flowtriage claims to read
+(line, long, extended, their full-IPv6 `6` variants, biline, bilong, each with and without -N;
+csv; json), parsed with engine.ingest.read_dump, and compared flow by flow with what
+`nfdump -o json` says about the same file (tests/nfdump_harness.py: the oracle and its
+conventions). The nfcapd files come from the real nfpcapd (a capture written byte by byte in
+the test; the real iodine capture), from a real nfcapd fed NetFlow v5/v9 datagrams (counters in
+M, G and T, every IP protocol number), and from real files of the field (tests/fixtures).
+A failure names the source, the nfcapd file, the format and the flow.
 """
 
 from __future__ import annotations
