@@ -54,18 +54,24 @@ def test_every_flow_exactly_once_through_kills(tmp_path, observer):
 
     thread = threading.Thread(target=write, daemon=True)
     thread.start()
+    kinds = {"rotate", "in place", "gzip", "truncate", "expire"}
+    kills = 0
     try:
-        for _ in range(KILLS):
+        # at least KILLS kills; a few more if the writer has not yet truncated or expired
+        # anything (it only touches dumps the watcher committed, which a loaded machine delays)
+        while kills < KILLS or (not kinds <= set(writer.actions) and kills < KILLS + 20):
             proc = _watcher(directory, out, config)
-            time.sleep(rng.uniform(0.2, 1.6))
+            # mostly early kills (often mid-batch or mid-start), now and then a longer run
+            time.sleep(rng.uniform(0.2, 1.2) if rng.random() < 0.75 else rng.uniform(2.0, 4.0))
             proc.send_signal(signal.SIGKILL)
             proc.wait()
+            kills += 1
     finally:
         writing.clear()
         thread.join()
     assert not failure, failure
     # every kind of disturbance happened while the watcher was being killed
-    assert {"rotate", "in place", "gzip", "truncate", "expire"} <= set(writer.actions), writer.actions
+    assert kinds <= set(writer.actions), writer.actions
 
     expected = writer.expected()
     proc = _watcher(directory, out, config)
