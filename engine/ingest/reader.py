@@ -25,7 +25,7 @@ from engine.ingest.model import (
 from engine.schema import empty_flows
 
 TEXT_FORMATS = ("line", "long", "extended", "biline", "bilong")
-CHUNK_BYTES = 32 << 20  # plain files are parsed in slices this size to bound peak memory
+CHUNK_BYTES = 16 << 20  # plain files are parsed in line-aligned slices this size, two at a time
 _SNIFF_LINES = 50
 
 
@@ -74,10 +74,10 @@ def read_dump(
         budget = max_bytes if max_bytes is not None else max(size - cursor.offset, 0)
         results: list[ReadResult] = []
         current = cursor
+        parallel_tried = False
         while True:
-            want = min(CHUNK_BYTES, budget)
-            fh.seek(current.offset)
-            region = fh.read(want)
+            want = _line_aligned(fh, current.offset, min(CHUNK_BYTES, budget), size)
+            region = os.pread(fh.fileno(), want, current.offset)
             at_eof = current.offset + len(region) >= size
             result = _parse_region(
                 region, file=file, cursor=current, final=final and at_eof, tz=timezone
@@ -88,7 +88,83 @@ def read_dump(
             current = result.cursor
             if at_eof or budget <= 0 or consumed == 0:
                 break
+            if not parallel_tried and current.format not in ("json", None):
+                # the first chunk fixed the layout: the rest can be parsed side by side
+                parallel_tried = True
+                before = current.offset
+                more, current = _parallel_chunks(fh, file, current, budget, size, final, timezone)
+                results.extend(more)
+                budget -= current.offset - before
+                if budget <= 0 or (more and more[-1].cursor.offset >= size):
+                    break
     return _merge(results, current)
+
+
+_WORKERS = 2
+
+
+def _parallel_chunks(fh, file, start: Cursor, budget: int, size: int, final: bool, tz: str):
+    """Parse line-aligned chunks concurrently (polars releases the GIL), then stitch them.
+
+    Each chunk is parsed as if it began with the layout `start` has and line 0; the results
+    are accepted in order while each chunk begins with the layout its predecessor ended in
+    and consumed its whole range; line numbers are shifted afterwards. The first chunk that
+    does not fit (a header changed the layout, a held-back line) ends the parallel run, and
+    the caller goes on sequentially from there.
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
+    end = min(size, start.offset + budget)
+    bounds = []
+    offset = start.offset
+    while offset < end:
+        want = _line_aligned(fh, offset, min(CHUNK_BYTES, end - offset), size)
+        if want <= 0:
+            break
+        bounds.append((offset, want))
+        offset += want
+    if not bounds:
+        return [], start
+    fd = fh.fileno()
+
+    def work(bound):
+        off, length = bound
+        at_eof = off + length >= size
+        region = os.pread(fd, length, off)
+        assumed = Cursor(offset=off, line=0, format=start.format, layout=start.layout)
+        return _parse_region(region, file=file, cursor=assumed, final=final and at_eof, tz=tz)
+
+    with ThreadPoolExecutor(max_workers=_WORKERS) as pool:
+        parts = list(pool.map(work, bounds))
+    accepted: list[ReadResult] = []
+    current = start
+    for i, ((off, length), part) in enumerate(zip(bounds, parts, strict=True)):
+        whole = part.cursor.offset == off + length or i == len(bounds) - 1
+        if (current.format, current.layout) != (start.format, start.layout) or not whole:
+            break
+        base = current.line
+        flows = part.flows.with_columns(line=pl.col("line") + base) if base else part.flows
+        skipped = tuple(SkippedLine(s.file, s.line + base, s.reason, s.text) for s in part.skipped)
+        current = Cursor(
+            offset=part.cursor.offset,
+            line=base + part.cursor.line,
+            format=part.cursor.format,
+            layout=part.cursor.layout,
+        )
+        accepted.append(ReadResult(flows, current, current.format, skipped))
+    return accepted, current
+
+
+def _line_aligned(fh, offset: int, want: int, size: int) -> int:
+    """Shrink a read so it ends just after a newline (no copy to trim a partial line later)."""
+    end = offset + want
+    if end >= size:
+        return size - offset
+    probe = min(want, 1 << 16)
+    fh.seek(end - probe)
+    window = fh.read(probe)
+    cut = window.rfind(b"\n")
+    return want - probe + cut + 1 if cut >= 0 else want
 
 
 def read_flows(
@@ -129,25 +205,27 @@ def _csv_fast_path(region: bytes, *, file: str, cursor: Cursor, final: bool, tz:
     fmt = header_fmt or cursor.format
     if fmt not in csvfmt.LAYOUTS or first_nl < 0:
         return None
-    if any(region.find(marker, first_nl) >= 0 for marker in detect.HEADER_MARKERS):
-        return None
+    # No scan for other headers here: any foreign line fails the typed read or validation
+    # below, and the exact line path takes over.
     body_start = first_nl + 1 if header_fmt else 0
     body_end = len(region)
+    # the Summary block closes a dump: look for it only near the end
+    tail_from = max(body_start, len(region) - 512)
     for marker in csvfmt.TRAILER_MARKERS:
-        pos = region.find(marker, max(body_start - 1, 0))
+        pos = region.find(marker, max(tail_from - 1, 0))
         if pos >= 0:
             body_end = min(body_end, pos + 1)
     body = region[body_start:body_end]
     if not body:
         return None
     head_lines = 1 if header_fmt else 0
-    flows = csvfmt.parse_csv_body(
+    parsed = csvfmt.parse_csv_body(
         csvfmt.LAYOUTS[fmt], body, cursor.line + head_lines + 1, file=file, timezone=tz
     )
-    if flows is None:
+    if parsed is None:
         return None
+    flows, body_lines = parsed
     layout = first_line if header_fmt else cursor.layout
-    body_lines = body.count(b"\n") + (0 if body.endswith(b"\n") else 1)
     parts = [flows]
     skipped: list[SkippedLine] = []
     if header_fmt:
@@ -179,7 +257,7 @@ def _parse_lines(region: bytes, *, file: str, cursor: Cursor, final: bool, tz: s
             "text": texts,
         }
     )
-    is_header = texts.str.contains(detect.ANY_HEADER)
+    is_header = detect.header_mask(texts)
     header_rows = is_header.arg_true().to_list()
     # segments: [start, stop) row ranges, each with one layout
     bounds = [0, *header_rows, texts.len()]
