@@ -17,7 +17,9 @@ from engine.config import ConfigError, load_config
 from engine.errors import UserError
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The whole CLI, or with `only` just that command: importing every command module pulls
+    in scikit-learn and skops, seconds of start-up that `watch` restarts should not pay."""
     parser = argparse.ArgumentParser(
         prog="flowtriage",
         description="Triage DNS-borne attacks in nfdump NetFlow text dumps.",
@@ -30,13 +32,16 @@ def build_parser() -> argparse.ArgumentParser:
         help="configuration file (default: ./config.toml, then the user config dir)",
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for name in COMMAND_MODULES:
+    for name in COMMAND_MODULES if only is None else (only,):
         importlib.import_module(f"engine.commands.{name}").register(sub, common)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else argv
+    # The command comes first (the only options before it are --help and --version).
+    only = argv[0] if argv and argv[0] in COMMAND_MODULES else None
+    parser = build_parser(only)
     args = parser.parse_args(argv)
     try:
         config = load_config(args.config)

@@ -6,6 +6,7 @@ import importlib.util
 import json
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -31,7 +32,26 @@ def _watch(*args, tmp_path) -> subprocess.Popen:
     )
 
 
-def _wait_lines(path: Path, n: int, timeout: float = 30.0) -> int:
+def _wait_committed(state_db: Path, dump: Path, timeout: float = 60.0) -> bool:
+    """Until the watcher's checkpoint for `dump` reaches its end (read-only look at the DB)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            db = sqlite3.connect(f"file:{state_db}?mode=ro", uri=True)
+            try:
+                row = db.execute("SELECT cursor FROM files WHERE name = ? AND gone = 0",
+                                 (str(dump),)).fetchone()
+            finally:
+                db.close()
+            if row and row[0] and json.loads(row[0])["offset"] >= dump.stat().st_size:
+                return True
+        except sqlite3.Error:
+            pass
+        time.sleep(0.2)
+    return False
+
+
+def _wait_lines(path: Path, n: int, timeout: float = 60.0) -> int:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if path.exists() and len(path.read_bytes().splitlines()) >= n:
@@ -65,7 +85,7 @@ def test_headless_writes_only_suspicious_flows_unless_all(tmp_path):
     (d / "a.txt").write_bytes(dump(3000))
     out = tmp_path / "out.jsonl"
     proc = _watch(d, "--headless", "--out", out, tmp_path=tmp_path)
-    time.sleep(4)
+    assert _wait_committed(tmp_path / "s.sqlite", d / "a.txt")
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=30)
     assert proc.returncode == 0, err
@@ -110,3 +130,18 @@ def test_an_unreadable_file_is_reported_and_the_watcher_goes_on(tmp_path):
     _, err = proc.communicate(timeout=30)
     assert "cannot read" in err and "a-secret.txt" in err and "Permission denied" in err
     assert "errors=1" in err
+
+
+def test_watch_starts_without_loading_every_command(tmp_path):
+    """Restarts after a crash should be quick: the CLI imports only the command it runs, and
+    --rules-only needs no model libraries."""
+    code = (
+        "import sys\n"
+        "from engine.cli import build_parser\n"
+        "build_parser('watch').parse_args(['watch', '.', '--headless', '--rules-only'])\n"
+        "import engine.commands.watch, engine.pipeline\n"
+        "print(','.join(m for m in ('sklearn', 'skops', 'pyod') if m in sys.modules))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
+                         check=True)
+    assert out.stdout.strip() == ""

@@ -29,6 +29,9 @@ def register(sub, common) -> None:
                    help="ignore checkpoints: read dumps modified at or after TIME (ISO 8601, "
                         "e.g. 2026-11-22T08:00), count older ones as read")
     p.add_argument("--model", metavar="MODEL", help="model file (default: [model] path)")
+    p.add_argument("--rules-only", action="store_true",
+                   help="score with the configured rules alone, no model (starts in a fraction "
+                        "of the time; flows the rules miss are not flagged)")
     p.set_defaults(func=run)
 
 
@@ -63,7 +66,13 @@ def build_pipeline(directory: Path, config: Config, args: argparse.Namespace, si
     from engine.scorer import load_scorer
     from engine.state import StateLocked
 
-    scorer = load_scorer(config, getattr(args, "model", None))
+    if getattr(args, "rules_only", False):
+        from engine.rules import RuleSet
+        from engine.scorer import RuleScorer
+
+        scorer = RuleScorer(RuleSet.from_config(config.rules))
+    else:
+        scorer = load_scorer(config, getattr(args, "model", None))
     try:
         return Pipeline(
             directory, config, scorer, sink=sink, keep_all=getattr(args, "all", False),
@@ -87,6 +96,8 @@ def run_headless(directory: Path, config: Config, args: argparse.Namespace) -> i
     shown = 0
     try:
         pipeline.start()
+        print(f"flowtriage watch: watching {directory} ({config.watch.observer} observer), "
+              f"writing {args.out}, checkpoints in {pipeline.state.path}", file=sys.stderr, flush=True)
         last_status = time.monotonic()
         while not stopping.is_set() and pipeline.error is None:
             if stopping.wait(1.0):
