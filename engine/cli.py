@@ -12,14 +12,17 @@ import importlib
 import sys
 
 from engine import __version__
-from engine.commands import COMMAND_MODULES
+from engine.commands import COMMAND_HELP, COMMAND_MODULES
 from engine.config import ConfigError, load_config
 from engine.errors import UserError
 
 
-def build_parser(only: str | None = None) -> argparse.ArgumentParser:
-    """The whole CLI, or with `only` just that command: importing every command module pulls
-    in scikit-learn and skops, seconds of start-up that `watch` restarts should not pay."""
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The parser; only `command`'s module is imported (None: list every command, import none).
+
+    Importing a command module can pull in scikit-learn and skops (seconds on a loaded box), so
+    `flowtriage parse` or `--help` must not pay for `score`'s imports.
+    """
     parser = argparse.ArgumentParser(
         prog="flowtriage",
         description="Triage DNS-borne attacks in nfdump NetFlow text dumps.",
@@ -32,22 +35,28 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
         help="configuration file (default: ./config.toml, then the user config dir)",
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for name in COMMAND_MODULES if only is None else (only,):
-        importlib.import_module(f"engine.commands.{name}").register(sub, common)
+    for name in COMMAND_MODULES:
+        if name == command:
+            importlib.import_module(f"engine.commands.{name}").register(sub, common)
+        else:
+            sub.add_parser(name, help=COMMAND_HELP.get(name), add_help=False)
     return parser
 
 
+def _command_in(argv: list[str]) -> str | None:
+    return next((a for a in argv if not a.startswith("-")), None)
+
+
 def main(argv: list[str] | None = None) -> int:
-    argv = sys.argv[1:] if argv is None else argv
-    # The command comes first (the only options before it are --help and --version).
-    only = argv[0] if argv and argv[0] in COMMAND_MODULES else None
-    parser = build_parser(only)
-    args = parser.parse_args(argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
     try:
+        command = _command_in(argv)
+        parser = build_parser(command if command in COMMAND_MODULES else None)
+        args = parser.parse_args(argv)
         config = load_config(args.config)
         return int(args.func(args, config) or 0)
     except (ConfigError, UserError) as exc:
-        print(f"flowtriage {args.command}: {exc}", file=sys.stderr)
+        print(f"flowtriage {command}: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from engine.config import Config
 from engine.errors import UserError
+from engine.terminal import inert
 
 STATUS_EVERY = 10.0  # seconds between headless status lines on stderr
 
@@ -96,8 +97,13 @@ def run_headless(directory: Path, config: Config, args: argparse.Namespace) -> i
     shown = 0
     try:
         pipeline.start()
-        print(f"flowtriage watch: watching {directory} ({config.watch.observer} observer), "
-              f"writing {args.out}, checkpoints in {pipeline.state.path}", file=sys.stderr, flush=True)
+        # One line as soon as the pipeline runs: service logs (and tests) know it is up.
+        print(
+            f"flowtriage watch: watching {inert(str(directory))} "
+            f"({config.watch.observer} observer, output {inert(str(args.out))}, "
+            f"state {inert(str(pipeline.state.path))})",
+            file=sys.stderr, flush=True,
+        )
         last_status = time.monotonic()
         while not stopping.is_set() and pipeline.error is None:
             if stopping.wait(1.0):
