@@ -21,8 +21,6 @@ from pathlib import Path
 
 import polars as pl
 
-from engine.schema import PROTO_NAMES
-
 # --- pcap writing -----------------------------------------------------------------------------
 
 _PCAP_HEADER = struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 1)  # LINKTYPE_ETHERNET
@@ -204,9 +202,30 @@ def build_capture() -> PcapBuilder:
     # UDP with TOS, aggregated (not port 53): 60 packets over 12 s
     for i in range(60):
         b.udp(T0 + 20 + i * 0.2, "192.0.2.20", 5004, "192.0.2.30", 5004, b"r" * 172, tos=0x20)
+    # IPv6 spellings at the edges of nfdump's 16-character condensing, and ports 0 / 65535
+    edge_pairs = [
+        ("2001:db8:0:1::ab", "2001:db8:0:1::abc"),  # 16 characters: in full; 17: condensed
+        ("2001:db8::", "::1"),  # trailing '::' before the '.port'
+        ("64:ff9b::c000:201", "2001:db8:aaaa:bbbb:cccc:dddd:eeee:1"),
+    ]
+    for k, (a, c) in enumerate(edge_pairs):
+        b.udp(T0 + 50 + k, a, 0, c, 53, _dns_payload(k, 40))
+        b.udp(T0 + 50.5 + k, c, 53, a, 65535, _dns_payload(k, 950))
     # a slow keepalive flow crossing rotations
     for i in range(12):
         b.tcp(T0 + 3 + i * 17.0, "192.0.2.40", 51000, "192.0.2.41", 22, "A", b"k" * 48)
+    return b
+
+
+def build_mapped_capture() -> PcapBuilder:
+    """IPv6 addresses that print with a dotted IPv4 tail (`::ffff:192.168.100.200`, condensed
+    to `::ffff:..100.200`), as destination and source, over UDP/53 and ICMPv6."""
+    b = PcapBuilder()
+    mapped, short_mapped, peer = "::ffff:192.168.100.200", "::ffff:192.0.2.1", "fe80::1"
+    for k, addr in enumerate((mapped, short_mapped)):
+        b.udp(T0 + 1 + k, addr, 40000 + k, peer, 53, _dns_payload(k, 40))
+        b.udp(T0 + 1.5 + k, peer, 53, addr, 40000 + k, _dns_payload(k, 950))
+        b.icmp(T0 + 3 + k, peer, addr, 1, 4, b"p" * 48)
     return b
 
 
@@ -241,9 +260,13 @@ def run_nfpcapd(pcap: Path, outdir: Path, rotation_s: int = ROTATION_S) -> list[
 
 
 def run_nfdump(nfcapd_file: Path, *args: str) -> bytes:
-    """nfdump's stdout as bytes; stderr (e.g. 'Skip unknown record type 9') is not part of a dump."""
+    """nfdump's stdout as bytes; stderr (e.g. 'Skip unknown record type 9') is not part of a dump.
+
+    A directory is read whole (`-R DIR`): one dump, one header and one Summary for all files.
+    """
+    read = "-R" if nfcapd_file.is_dir() else "-r"
     out = subprocess.run(
-        [NFDUMP, "-r", str(nfcapd_file), *args],
+        [NFDUMP, read, str(nfcapd_file), *args],
         capture_output=True,
         env=_ENV,
         check=True,
@@ -271,13 +294,21 @@ class DumpFormat:
 
 def _text_formats() -> list[DumpFormat]:
     formats = []
-    for base in ("line", "long", "extended"):
-        for six in ("", "6"):
+    for base in ("line", "long", "extended", "biline", "bilong"):
+        # biline/bilong have no full-IPv6 variant; their counts are split Out/In per direction
+        for six in ("", "6") if not base.startswith("bi") else ("",):
             for plain in (False, True):
                 args = ("-o", base + six, *(("-N",) if plain else ()))
                 fid = base + six + ("-N" if plain else "")
                 formats.append(
-                    DumpFormat(fid, args, "text", plain, bool(six), has_flags=base != "line")
+                    DumpFormat(
+                        fid,
+                        args,
+                        "text",
+                        plain,
+                        bool(six),
+                        has_flags=base not in ("line", "biline"),
+                    )
                 )
     return formats
 
@@ -289,7 +320,7 @@ FORMATS: tuple[DumpFormat, ...] = (
     DumpFormat("json", ("-o", "json"), "json", plain=True, full_v6=True),
 )
 # What nfdump 1.7.1 also prints but flowtriage does not claim to read (see the report):
-# raw, pipe, biline, bilong, gline, glong, nsel, nel, null, fmt:<user format>.
+# raw, pipe, gline, glong, nsel, nel, null, fmt:<user format>.
 
 
 NFCAPD = shutil.which("nfcapd")
@@ -339,9 +370,85 @@ V5_RECORDS = (
     _v5_record("10.1.1.9", "10.2.2.10", 53, 53, 17, 3, 180, ago=(1_000, 20_000)),
 )
 
+# One flow per IP protocol number 0..255 (bytes = 100 + number, so each row names its number).
+V5_EVERY_PROTOCOL = tuple(
+    _v5_record("10.9.0.1", "10.9.0.2", 0, 0, proto, 1, 100 + proto) for proto in range(256)
+)
 
-def run_nfcapd_v5(outdir: Path, records=V5_RECORDS, timeout_s: float = 20.0) -> list[Path]:
-    """Send one NetFlow v5 datagram to a real nfcapd on loopback; return the file it writes.
+
+def v5_datagrams(records) -> list[bytes]:
+    """NetFlow v5 export datagrams carrying `records` (at most 30 per datagram)."""
+    out = []
+    for start in range(0, len(records), 30):
+        batch = records[start : start + 30]
+        header = struct.pack(
+            "!HHIIIIBBH", 5, len(batch), _V5_UPTIME_MS, V5_EXPORT_S, start, 1, 0, 0, 0
+        )
+        out.append(header + b"".join(batch))
+    return out
+
+
+# NetFlow v9 with 64-bit counters, which v5 cannot carry: bytes in T, packets in G and T, and
+# 2**62 bytes (sums stay within Int64). Template 256: IN_BYTES(8) IN_PKTS(8) PROTOCOL
+# L4_SRC_PORT IPV4_SRC_ADDR L4_DST_PORT IPV4_DST_ADDR FIRST_SWITCHED LAST_SWITCHED TCP_FLAGS
+# SRC_TOS.
+_V9_FIELDS = (
+    (1, 8),
+    (2, 8),
+    (4, 1),
+    (7, 2),
+    (8, 4),
+    (11, 2),
+    (12, 4),
+    (22, 4),
+    (21, 4),
+    (6, 1),
+    (5, 1),
+)
+
+
+def _v9_record(src, dst, sport, dport, proto, pkts, octets, flags=0, tos=0, ago=(30_000, 1_000)):
+    return struct.pack(
+        "!QQBH4sH4sIIBB",
+        octets,
+        pkts,
+        proto,
+        sport,
+        ipaddress.ip_address(src).packed,
+        dport,
+        ipaddress.ip_address(dst).packed,
+        _V5_UPTIME_MS - ago[0],
+        _V5_UPTIME_MS - ago[1],
+        flags,
+        tos,
+    )
+
+
+V9_RECORDS = (
+    _v9_record("10.3.0.1", "10.3.0.2", 443, 50000, 6, 2_500_000_000, 3_456_789_012_345, 0x12),
+    _v9_record("10.3.0.3", "10.3.0.4", 53, 53, 17, 999_999_999, 999_999_999_999, tos=46),
+    _v9_record("10.3.0.5", "10.3.0.6", 53, 1234, 17, 12_345_678_901_234, 2**62),
+    _v9_record("10.3.0.7", "10.3.0.8", 53, 5353, 17, 1_000_000_000, 1_000_000_000_000),
+)
+
+
+def v9_datagram(records=V9_RECORDS) -> bytes:
+    template = struct.pack("!HH", 256, len(_V9_FIELDS)) + b"".join(
+        struct.pack("!HH", kind, size) for kind, size in _V9_FIELDS
+    )
+    data = b"".join(records)
+    data += bytes(-len(data) % 4)
+    return (
+        struct.pack("!HHIIII", 9, 1 + len(records), _V5_UPTIME_MS, V5_EXPORT_S, 1, 0)
+        + struct.pack("!HH", 0, 4 + len(template))
+        + template
+        + struct.pack("!HH", 256, 4 + len(data))
+        + data
+    )
+
+
+def run_nfcapd(outdir: Path, datagrams: list[bytes], n_records: int, timeout_s=20.0) -> list[Path]:
+    """Send export datagrams to a real nfcapd on loopback; return the file it writes.
 
     nfcapd -E prints each record it decodes, which tells us when it has them all; it writes
     and closes its file when terminated.
@@ -366,21 +473,17 @@ def run_nfcapd_v5(outdir: Path, records=V5_RECORDS, timeout_s: float = 20.0) -> 
             if proc.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError(f"nfcapd did not bind 127.0.0.1:{port}")
             time.sleep(0.01)
-        header = struct.pack(
-            "!HHIIIIBBH", 5, len(records), _V5_UPTIME_MS, V5_EXPORT_S, 0, 1, 0, 0, 0
-        )
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sender:
-            sender.sendto(header + b"".join(records), ("127.0.0.1", port))
+            for datagram in datagrams:
+                sender.sendto(datagram, ("127.0.0.1", port))
         seen = b""
         # nfcapd decodes a datagram whole before it looks at signals, so one printed record
-        # means all of them will be in the file it writes on exit
-        while seen.count(b"Flow Record:") < (len(records) if stdbuf else 1):
+        # of the last datagram means all will be in the file it writes on exit
+        while seen.count(b"Flow Record:") < (n_records if stdbuf else 1):
             ready, _, _ = select.select([proc.stdout], [], [], max(deadline - time.monotonic(), 0))
             chunk = os.read(proc.stdout.fileno(), 65536) if ready else b""
             if not chunk:
-                raise RuntimeError(
-                    f"nfcapd decoded {seen.count(b'Flow Record:')} of {len(records)} records"
-                )
+                raise RuntimeError(f"nfcapd decoded {seen.count(b'Flow Record:')} of {n_records}")
             seen += chunk
     finally:
         proc.terminate()
@@ -388,11 +491,34 @@ def run_nfcapd_v5(outdir: Path, records=V5_RECORDS, timeout_s: float = 20.0) -> 
     return sorted(p for p in outdir.iterdir() if p.name.startswith("nfcapd.") and p.stat().st_size)
 
 
+def run_nfcapd_v5(outdir: Path, records=V5_RECORDS) -> list[Path]:
+    return run_nfcapd(outdir, v5_datagrams(records), len(records))
+
+
 # --- the oracle: nfdump's own json ---------------------------------------------------------------
 
 ICMP_PROTOCOLS = (1, 58)
 UNSET_FLAGS = "........"  # json omits tcp_flags where csv and text print eight dots (ICMP)
 _SCALE_UNITS = ((1e12, "T"), (1e9, "G"), (1e6, "M"))  # nfdump's format_number, 1.7.1
+
+
+# The names nfdump 1.7.1 prints for IP protocol numbers (its protoList; text and csv output),
+# read off `nfdump -o csv` of V5_EVERY_PROTOCOL; numbers missing here print as the number.
+# test_nfdump_oracle checks it against the installed nfdump. Note 35 and 38 are both IDPR.
+NFDUMP_PROTO_NAMES: dict[int, str] = dict(
+    enumerate(
+        """ICMP IGMP GGP IPIP ST TCP CBT EGP IGP BBN NVPII PUP ARGUS ENCOM XNET CHAOS UDP MUX DCN
+        HMP PRM XNS Trnk1 Trnk2 Leaf1 Leaf2 RDP IRTP ISO-4 NETBK MFESP MEINP DCCP 3PC IDPR XTP DDP
+        IDPR TP++ IL IPv6 SDRP Rte6 Frag6 IDRP RSVP GRE MHRP BNA ESP AH INLSP SWIPE NARP MOBIL TLSP
+        SKIP ICMP6 NOHE6 OPTS6 HOST CFTP NET SATNT KLAN RVD IPPC FS SATM VISA IPCV CPNX CPHB WSN PVP
+        BSATM SUNND WBMON WBEXP ISOIP VMTP SVMTP VINES TTP NSIGP DGP TCF EIGRP OSPF S-RPC LARP MTP
+        AX.25 OS MICP SCCSP ETHIP ENCAP - GMTP IFMP PNNI PIM ARIS SCPS QNX A/N IPcmp SNP CpqPP IPXIP
+        VRRP PGM 0hop L2TP DDX IATP STP SRP UTI SMP SM PTP ISIS4 FIRE CRTP CRUDP - IPLT SPS PIPE SCTP
+        FC - MHEAD UDP-L MPLS""".split(),
+        start=1,
+    )
+)
+NFDUMP_PROTO_NAMES = {n: name for n, name in NFDUMP_PROTO_NAMES.items() if name != "-"}
 
 
 def oracle_flows(nfcapd_file: Path) -> pl.DataFrame:
@@ -418,7 +544,7 @@ def oracle_flows(nfcapd_file: Path) -> pl.DataFrame:
             {
                 "first": rec["first"],
                 "last": rec["last"],
-                "proto": PROTO_NAMES.get(proto, str(proto)),
+                "proto": NFDUMP_PROTO_NAMES.get(proto, str(proto)),
                 "src_addr": rec.get("src4_addr") or rec.get("src6_addr"),
                 "src_port": src_port,
                 "dst_addr": rec.get("dst4_addr") or rec.get("dst6_addr"),
@@ -613,9 +739,7 @@ def summary_of(text: bytes) -> Summary | None:
             return Summary(int(fields["total flows"]), b, p, btol, ptol)
         if line == "Summary" and n + 2 < len(lines):
             values = dict(zip(lines[n + 1].split(","), lines[n + 2].split(","), strict=True))
-            return Summary(
-                int(values["flows"]), float(values["bytes"]), float(values["packets"]), 0, 0
-            )
+            return Summary(int(values["flows"]), int(values["bytes"]), int(values["packets"]), 0, 0)
     return None
 
 
@@ -633,7 +757,16 @@ REAL_NFCAPD = (
     "lab-dev-202611220835.nfcapd",
     "lab-mixed-dev-202611221003.nfcapd",
 )
-SOURCES = ("synthetic", "netflow-v5", "iodine", *REAL_NFCAPD)
+SOURCES = (
+    "synthetic",
+    "synthetic -R",
+    "ipv4-mapped-ipv6",
+    "netflow-v5",
+    "netflow-v5-protocols",
+    "netflow-v9",
+    "iodine",
+    *REAL_NFCAPD,
+)
 
 
 class NfcapdSources:
@@ -660,8 +793,17 @@ class NfcapdSources:
             if source == "synthetic":
                 pcap = build_capture().write(self.workdir / "synthetic.pcap")
                 self._files[source] = run_nfpcapd(pcap, self.workdir / "synthetic")
+            elif source == "ipv4-mapped-ipv6":
+                pcap = build_mapped_capture().write(self.workdir / "mapped.pcap")
+                self._files[source] = run_nfpcapd(pcap, self.workdir / source)
+            elif source == "synthetic -R":
+                self._files[source] = [self._make("synthetic")[0].parent]
             elif source == "netflow-v5":
                 self._files[source] = run_nfcapd_v5(self.workdir / "netflow-v5")
+            elif source == "netflow-v9":
+                self._files[source] = run_nfcapd(self.workdir / source, [v9_datagram()], 4)
+            elif source == "netflow-v5-protocols":
+                self._files[source] = run_nfcapd_v5(self.workdir / source, V5_EVERY_PROTOCOL)
             elif source == "iodine":
                 pcap = FIXTURES / "pcap" / "dns-tunnel-iodine.pcap"
                 self._files[source] = run_nfpcapd(pcap, self.workdir / "iodine")

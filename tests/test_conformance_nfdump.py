@@ -1,10 +1,13 @@
 """Conformance: our parser against the real nfdump 1.7.1, in every output format it prints.
 
-Each nfcapd file (made by the real nfpcapd from a capture written in the test, from the real
-iodine capture, or a real file from the field) is printed by the real nfdump in every format
-flowtriage claims to read, parsed with engine.ingest.read_dump, and compared flow by flow with
-what `nfdump -o json` says about the same file (see tests/nfdump_harness.py for the oracle and
-its conventions). A failure names the source, the nfcapd file, the format and the flow.
+Each nfcapd file is printed by the real nfdump in every format flowtriage claims to read
+(line, long, extended, their full-IPv6 `6` variants, biline, bilong, each with and without -N;
+csv; json), parsed with engine.ingest.read_dump, and compared flow by flow with what
+`nfdump -o json` says about the same file (tests/nfdump_harness.py: the oracle and its
+conventions). The nfcapd files come from the real nfpcapd (a capture written byte by byte in
+the test; the real iodine capture), from a real nfcapd fed NetFlow v5/v9 datagrams (counters in
+M, G and T, every IP protocol number), and from real files of the field (tests/fixtures).
+A failure names the source, the nfcapd file, the format and the flow.
 """
 
 from __future__ import annotations
@@ -31,8 +34,61 @@ def _read_whole(path):
     return read_dump(path, final=True, timezone="UTC")
 
 
-@pytest.mark.parametrize("fmt", nh.FORMATS, ids=lambda f: f.id)
-@pytest.mark.parametrize("source", nh.SOURCES)
+# Parser bugs this test found and reported (see the conformance report); strict, so a fix
+# turns these into failures that ask for the marker to go.
+_NUMERIC_PROTO = (
+    "numeric protocol not mapped to the name nfdump prints in its text output: "
+    "engine.schema.PROTO_NAMES has 13 of the 134 names nfdump 1.7.1 prints "
+    "(tests/nfdump_harness.py NFDUMP_PROTO_NAMES), so -N and json give '8' where line gives 'EGP'"
+)
+_CSV_PADDED_PROTO = (
+    "csv: nfdump 1.7.1 pads an unnamed protocol number ('138  '); engine.ingest keeps the spaces"
+)
+_MAPPED_DST = (
+    "text formats: a non-ICMP destination like '::ffff:..100.200.40000' or "
+    "'::ffff:192.0.2.1.40001' is split as ICMP type.code ('200.40000'), so the flow is "
+    "skipped as malformed (engine/ingest/text.py calls exprs.endpoint(dst, type_code=True) "
+    "for every row)"
+)
+_PROTO_CHARS = (
+    "text formats: the record pattern's proto group [A-Za-z0-9_-]+ (engine/ingest/text.py) "
+    "refuses the names nfdump prints for 39 'TP++', 93 'AX.25' and 107 'A/N', so those flows "
+    "are skipped as malformed wherever the fixed-width fast path does not take the line "
+    "(always for biline/bilong)"
+)
+# a flow skipped as malformed also breaks the Summary totals; a misnamed protocol does not
+COUNT_BUGS = {
+    **{("ipv4-mapped-ipv6", f.id): _MAPPED_DST for f in nh.FORMATS if f.kind == "text"},
+    ("netflow-v5-protocols", "biline"): _PROTO_CHARS,
+    ("netflow-v5-protocols", "bilong"): _PROTO_CHARS,
+}
+KNOWN_BUGS = {
+    **COUNT_BUGS,
+    **{
+        ("netflow-v5-protocols", f.id): _NUMERIC_PROTO
+        for f in nh.FORMATS
+        if f.plain and f.kind in ("text", "json")
+    },
+    ("netflow-v5-protocols", "csv"): _CSV_PADDED_PROTO,
+}
+
+
+def _cases(formats, bugs=KNOWN_BUGS):
+    return [
+        pytest.param(
+            source,
+            fmt,
+            id=f"{source}-{fmt.id}",
+            marks=[pytest.mark.xfail(strict=True, reason=bugs[source, fmt.id])]
+            if (source, fmt.id) in bugs
+            else [],
+        )
+        for source in nh.SOURCES
+        for fmt in formats
+    ]
+
+
+@pytest.mark.parametrize(("source", "fmt"), _cases(nh.FORMATS))
 def test_parse_equals_nfdump_json(sources, source, fmt):
     problems = []
     for nfcapd_file in sources.files(source):
@@ -60,8 +116,7 @@ def test_parse_equals_nfdump_json(sources, source, fmt):
 TOTALLED = [f for f in nh.FORMATS if f.kind != "json"]  # json prints no Summary
 
 
-@pytest.mark.parametrize("fmt", TOTALLED, ids=lambda f: f.id)
-@pytest.mark.parametrize("source", nh.SOURCES)
+@pytest.mark.parametrize(("source", "fmt"), _cases(TOTALLED, COUNT_BUGS))
 def test_totals_equal_summary_trailer(sources, source, fmt):
     for nfcapd_file in sources.files(source):
         dump = sources.dump(nfcapd_file, fmt)
@@ -131,3 +186,45 @@ def test_dump_read_while_written_gives_the_whole_file(sources, tmp_path, source,
     assert sorted((s.line, s.reason) for s in skipped) == sorted(
         (s.line, s.reason) for s in whole.skipped
     )
+
+
+def _compress(codec: str, data: bytes) -> bytes:
+    import bz2
+    import gzip
+    import lzma
+
+    import zstandard
+
+    return {
+        "gz": gzip.compress,
+        "bz2": bz2.compress,
+        "xz": lzma.compress,
+        "zst": zstandard.ZstdCompressor().compress,
+    }[codec](data)
+
+
+# each codec with a different format (the full cross product adds time, not coverage)
+ROTATED = [
+    (next(f for f in nh.FORMATS if f.id == fid), codec)
+    for fid, codec in [
+        ("line", "gz"),
+        ("extended-N", "bz2"),
+        ("long6", "xz"),
+        ("csv", "zst"),
+        ("json", "gz"),
+        ("extended", "xz"),
+    ]
+]
+
+
+@pytest.mark.parametrize(("fmt", "codec"), ROTATED, ids=lambda v: getattr(v, "id", v))
+def test_rotated_compressed_dump_reads_like_the_plain_one(sources, tmp_path, fmt, codec):
+    nfcapd_file = sources.files("chrispassas-sample.nfcapd")[0]
+    plain = sources.dump(nfcapd_file, fmt)
+    packed = tmp_path / f"{plain.name}.{codec}"
+    packed.write_bytes(_compress(codec, plain.read_bytes()))
+    result = _read_whole(packed)
+    assert result.cursor.offset == len(plain.read_bytes())  # offsets count decompressed text
+    assert not nh.compare_flows(result.flows, sources.oracle(nfcapd_file), fmt)
+    want = _read_whole(plain).flows.with_columns(file=pl.lit(str(packed)))
+    assert result.flows.equals(want)

@@ -94,3 +94,21 @@ def test_netflow_v5_file_holds_every_record_with_big_counters(sources):
     # printed with a day prefix (`49d 17:02:28.296`)
     assert (want["duration"] > 49 * 86400).sum() == 1
     assert set(want["tcp_flags"]) >= {"CEUAPRSF", "...AP.SF"}
+
+
+def test_protocol_name_table_is_what_nfdump_prints(sources):
+    (nfcapd_file,) = sources.files("netflow-v5-protocols")
+    rows = [
+        line.split(",")
+        for line in nh.run_nfdump(nfcapd_file, "-q", "-o", "csv").decode().splitlines()
+    ]
+    printed = {int(row[12]) - 100: row[7].strip() for row in rows}  # ibyt = 100 + number
+    assert len(printed) == 256
+    assert printed == {n: nh.NFDUMP_PROTO_NAMES.get(n, str(n)) for n in range(256)}
+
+
+def test_installed_nfdump_is_the_version_the_matrix_describes():
+    # FORMATS, the csv precision and the protocol table describe nfdump 1.7.0-1.7.5 (Debian 12
+    # ships 1.7.1); 1.7.6 changed csv and added csv-fast/ndjson, so the matrix needs extending.
+    major, minor, patch = (int(x) for x in nh.nfdump_version().split("."))
+    assert (major, minor) == (1, 7) and patch <= 5, nh.nfdump_version()
