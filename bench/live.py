@@ -155,10 +155,14 @@ def main() -> None:
     ap.add_argument("--latency-runs", type=int, default=20)
     ap.add_argument("--rotations", type=int, default=50)
     ap.add_argument("--rotation-flows", type=int, default=200_000)
+    ap.add_argument("--batch-bytes", type=int, default=0, help="override [watch] batch_max_bytes")
     ap.add_argument("--skip-latency", action="store_true")
     ap.add_argument("--skip-memory", action="store_true")
     args = ap.parse_args()
     config = load_config(ROOT / "config.toml")
+    if args.batch_bytes:
+        config = dataclasses.replace(
+            config, watch=dataclasses.replace(config.watch, batch_max_bytes=args.batch_bytes))
     scorer = load_scorer(config)
     header, pool = line_pool()
     with tempfile.TemporaryDirectory(prefix="flowtriage-bench-") as tmp:

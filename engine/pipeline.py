@@ -12,6 +12,7 @@ Subscribers are called on the scorer thread with each new Snapshot; they must re
 from __future__ import annotations
 
 import collections
+import inspect
 import queue
 import threading
 import time
@@ -22,13 +23,15 @@ from pathlib import Path
 import polars as pl
 
 from engine.config import Config
+from engine.features import HISTORY_SECONDS
+from engine.rules import RuleSet
 from engine.schema import SCORED_SCHEMA
 from engine.sink import JsonlSink
 from engine.snapshot import Counters, Snapshot
+from engine.sources import summarize_sources
 from engine.state import StateStore
 from engine.tail import Batch, Tailer, printable
 
-DEFAULT_HISTORY_SECONDS = 60.0  # the longest feature window, unless engine.features says otherwise
 HISTORY_MAX_ROWS = 1_000_000  # a flood must not turn window context into unbounded memory
 RETAIN_MAX_ROWS = 250_000  # hard cap on the retained view, whatever retain_seconds allows
 MESSAGES_KEPT = 200
@@ -38,27 +41,12 @@ VIEW_SINK = "view"  # checkpoints of a watcher without an output file (the TUI)
 RETAINED_SCHEMA = {**SCORED_SCHEMA, "flow_id": pl.UInt64()}
 
 
-def _history_seconds() -> float:
+def _takes_rules(scorer) -> bool:
+    """Detector.score(flows, history, rules=...) names the rules that fired in `reasons`."""
     try:
-        import engine.features as features
-    except ImportError:
-        return DEFAULT_HISTORY_SECONDS
-    for name in ("HISTORY_SECONDS", "MAX_WINDOW_SECONDS", "LONGEST_WINDOW_SECONDS"):
-        if hasattr(features, name):
-            return float(getattr(features, name))
-    windows = getattr(features, "WINDOWS", None) or getattr(features, "WINDOW_SECONDS", None)
-    if isinstance(windows, (list, tuple)) and windows:
-        return float(max(windows))
-    return DEFAULT_HISTORY_SECONDS
-
-
-def _summarize_sources(retained: pl.DataFrame, threshold: float) -> pl.DataFrame:
-    # SEAM for the lead: modelio's engine.sources; until it lands the view has no source table.
-    try:
-        from engine.sources import summarize_sources
-    except ImportError:
-        return pl.DataFrame()
-    return summarize_sources(retained.drop("flow_id"), threshold=threshold)
+        return "rules" in inspect.signature(scorer.score).parameters
+    except (TypeError, ValueError):
+        return False
 
 
 class Pipeline:
@@ -96,7 +84,8 @@ class Pipeline:
         self._threads: list[threading.Thread] = []
         self._subscribers: list[Callable[[Snapshot], None]] = []
         self._changed = threading.Condition()
-        self._history_seconds = _history_seconds()
+        self._history_seconds = HISTORY_SECONDS
+        self._rules = RuleSet.from_config(config.rules)
         self._history: pl.DataFrame | None = None
         self._retained = pl.DataFrame(schema=RETAINED_SCHEMA)
         self._rate: collections.deque[tuple[float, int]] = collections.deque()
@@ -221,10 +210,11 @@ class Pipeline:
 
     def _process(self, batch: Batch) -> None:
         scorer = self._scorer
-        threshold = float(getattr(scorer, "threshold", self.config.model.threshold))
+        threshold = self.config.model.threshold  # the same cut as `flowtriage score`
         length = None
         if batch.flows.height:
-            scored = scorer.score(batch.flows, history=self._history)
+            extra = {"rules": self._rules} if _takes_rules(scorer) else {}
+            scored = scorer.score(batch.flows, history=self._history, **extra)
             scored = scored.select(list(SCORED_SCHEMA)).with_columns(flow_id=batch.flow_ids)
             self._remember(batch.flows)
             flagged = scored["score"] >= threshold
@@ -251,17 +241,19 @@ class Pipeline:
         self._history = joined.tail(HISTORY_MAX_ROWS)
 
     def _retain(self, scored: pl.DataFrame, threshold: float) -> None:
-        """The retain_top most suspicious flows, plus every flow flagged in the last retain_seconds."""
+        """The retain_top most suspicious flows, plus every flow flagged in the last retain_seconds
+        (of flow time), most suspicious first; one sort, no joins (this runs on every batch)."""
         watch = self.config.watch
-        joined = pl.concat([self._retained, scored])
+        joined = pl.concat([self._retained, scored]).sort(["score", "ts_first"], descending=True)
         newest = joined["ts_first"].max()
-        recent = joined.filter(
-            (pl.col("score") >= threshold)
-            & (pl.col("ts_first") >= newest - timedelta(seconds=watch.retain_seconds))
+        recent = (pl.col("score") >= threshold) & (
+            pl.col("ts_first") >= newest - timedelta(seconds=watch.retain_seconds))
+        self._retained = (
+            joined.with_row_index("_rank")
+            .filter((pl.col("_rank") < watch.retain_top) | recent)
+            .drop("_rank")
+            .head(RETAIN_MAX_ROWS)
         )
-        kept = pl.concat([joined.top_k(watch.retain_top, by="score"), recent])
-        kept = kept.unique("flow_id", keep="first").top_k(RETAIN_MAX_ROWS, by=["score", "ts_first"])
-        self._retained = kept.sort(["score", "ts_first"], descending=True)
 
     def _counters(self) -> Counters:
         now = time.monotonic()
@@ -284,9 +276,10 @@ class Pipeline:
 
     def _publish(self, threshold: float | None = None) -> None:
         if threshold is None:
-            threshold = float(getattr(self._scorer, "threshold", self.config.model.threshold))
+            threshold = self.config.model.threshold
         try:
-            sources = _summarize_sources(self._retained, threshold)
+            # over the retained flows: the suspicious ones and the recent flagged ones
+            sources = summarize_sources(self._retained.drop("flow_id"), threshold=threshold)
         except Exception as exc:  # noqa: BLE001 - a summary bug must not stop the watcher
             self._say(f"per-source summary failed: {exc}")
             sources = pl.DataFrame()

@@ -1,4 +1,5 @@
-"""Which scorer the live pipeline uses: the model file, else the bundled model, else the rules.
+"""Which scorer the live pipeline uses: --model, else [model] path, else the bundled model;
+rules alone only when no model file exists at all.
 
 The pipeline accepts any object with `score(flows, history=None) -> DataFrame` (flows plus
 `score`, `verdict`, `reasons`, same rows and order), normally engine.detect.Detector.
@@ -6,15 +7,12 @@ The pipeline accepts any object with `score(flows, history=None) -> DataFrame` (
 
 from __future__ import annotations
 
-from pathlib import Path
+import argparse
 
 import polars as pl
 
 from engine.config import Config
-from engine.errors import UserError
 from engine.schema import NORMAL
-
-BUNDLED_MODEL = Path(__file__).with_name("models") / "default.skops"
 
 
 class RuleScorer:
@@ -22,9 +20,8 @@ class RuleScorer:
 
     version_ = "rules-only"
 
-    def __init__(self, ruleset, threshold: float):
+    def __init__(self, ruleset):
         self.ruleset = ruleset
-        self.threshold = threshold
 
     def score(self, flows: pl.DataFrame, history: pl.DataFrame | None = None) -> pl.DataFrame:
         hits = self.ruleset.apply(flows)
@@ -35,34 +32,13 @@ class RuleScorer:
         )
 
 
-class UnscoredScorer:
-    """SEAM: neither engine.rules nor a model is available yet; every flow passes as normal."""
+def load_scorer(config: Config, model: str | None = None, console=None):
+    """The Detector the batch commands would use (same checks and messages), or RuleScorer
+    when no model was asked for and the bundled one is missing."""
+    from engine.commands.support import load_detector, ruleset
+    from engine.modelstore import BUNDLED_MODEL
 
-    version_ = "unscored"
-
-    def __init__(self, threshold: float):
-        self.threshold = threshold
-
-    def score(self, flows: pl.DataFrame, history: pl.DataFrame | None = None) -> pl.DataFrame:
-        return flows.with_columns(
-            score=pl.lit(0.0, pl.Float64), verdict=pl.lit(NORMAL), reasons=pl.lit("")
-        )
-
-
-def load_scorer(config: Config, model: str | None = None):
-    path = model or config.model.path
-    if path or BUNDLED_MODEL.exists():
-        try:
-            from engine.modelstore import load_model
-        except ImportError:
-            raise UserError("model files need engine.modelstore, which is not merged yet") from None
-        chosen = Path(path) if path else BUNDLED_MODEL
-        if not chosen.exists():
-            raise UserError(f"{chosen}: no such model file")
-        loaded = load_model(chosen)
-        return loaded[0] if isinstance(loaded, tuple) else loaded
-    try:
-        from engine.rules import RuleSet
-    except ImportError:
-        return UnscoredScorer(config.model.threshold)
-    return RuleScorer(RuleSet.from_config(config.rules), config.model.threshold)
+    if not (model or config.model.path) and not BUNDLED_MODEL.exists():
+        return RuleScorer(ruleset(config))
+    detector, _path, _meta = load_detector(argparse.Namespace(model=model), config, console)
+    return detector

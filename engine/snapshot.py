@@ -16,7 +16,7 @@ import polars as pl
 class Counters:
     files: int = 0                  # dump files seen
     newest_file: str | None = None  # name of the newest dump read
-    lag_seconds: float = 0.0        # now minus the close time of the newest dump fully scored
+    lag_seconds: float = 0.0        # now minus the mtime of the oldest dump with unread text; 0 = caught up
     flows: int = 0                  # flows scored since start
     flows_per_second: float = 0.0   # recent scoring rate
     flagged: int = 0                # flows at or above the threshold since start

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import io
 import json
 import os
 import random
@@ -188,9 +189,13 @@ class DumpWriter:
         return keys
 
     def found(self, out: Path) -> Counter:
-        if not out.exists() or out.stat().st_size == 0:
+        # a copy, up to the last newline: the watcher may be appending (or cutting an
+        # uncommitted tail) right now, and a memory-mapped read would fault on a cut file
+        data = out.read_bytes() if out.exists() else b""
+        data = data[: data.rfind(b"\n") + 1]
+        if not data:
             return Counter()
-        frame = pl.read_ndjson(out, infer_schema_length=None)
+        frame = pl.read_ndjson(io.BytesIO(data), infer_schema_length=None)
         frame = frame.with_columns(
             pl.col("ts_first").str.to_datetime("%Y-%m-%dT%H:%M:%S%.3f", time_unit="ms"),
             pl.col("file").map_elements(self.logical_name, return_dtype=pl.String),

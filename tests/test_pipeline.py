@@ -21,8 +21,7 @@ class BytesScorer:
 
     version_ = "bytes-test"
 
-    def __init__(self, threshold: float = 0.5, cut: int = 1000):
-        self.threshold = threshold
+    def __init__(self, cut: int = 1000):
         self.cut = cut
         self.calls: list[tuple[int, int, set[str]]] = []  # (flows, history rows, history files)
 
@@ -81,7 +80,7 @@ def test_retained_flows_stay_bounded(tmp_path):
     d = dumps_dir(tmp_path)
     (d / "a.txt").write_bytes(dump(600))
     cfg = config(tmp_path, retain_top=25, retain_seconds=0.0)
-    with Pipeline(d, cfg, BytesScorer(threshold=2.0)) as pipe:  # nothing flagged
+    with Pipeline(d, cfg, BytesScorer(cut=10**15)) as pipe:  # nothing flagged
         snap = pipe.wait_for(lambda s: s.counters.flows == 600, WAIT)
     assert snap.flows.height == 25
     assert snap.flows["score"].to_list() == sorted(snap.flows["score"].to_list(), reverse=True)
@@ -102,11 +101,11 @@ def test_backpressure_reads_big_bursts_in_bounded_batches(tmp_path):
 
 def test_set_scorer_swaps_the_model_for_the_next_batches(tmp_path):
     d = dumps_dir(tmp_path)
-    with Pipeline(d, config(tmp_path), BytesScorer(threshold=2.0)) as pipe:
+    with Pipeline(d, config(tmp_path), BytesScorer(cut=10**15)) as pipe:
         (d / "a.txt").write_bytes(dump(50))
         assert pipe.wait_for(lambda s: s.counters.flows == 50, WAIT)
         assert pipe.latest.counters.flagged == 0
-        pipe.set_scorer(BytesScorer(threshold=0.0))
+        pipe.set_scorer(BytesScorer(cut=-1))
         (d / "b.txt").write_bytes(dump(50, start=300))
         snap = pipe.wait_for(lambda s: s.counters.flows == 100, WAIT)
     assert snap.counters.flagged == 50

@@ -129,3 +129,17 @@ def test_an_unreadable_file_is_reported_and_the_watcher_goes_on(tmp_path):
     _, err = proc.communicate(timeout=30)
     assert "cannot read" in err and "a-secret.txt" in err and "Permission denied" in err
     assert "errors=1" in err
+
+
+def test_watch_starts_without_loading_model_libraries_with_rules_only(tmp_path):
+    """Restarts after a crash should be quick: --rules-only needs no model libraries."""
+    code = (
+        "import sys\n"
+        "from engine.cli import build_parser\n"
+        "build_parser('watch').parse_args(['watch', '.', '--headless', '--rules-only'])\n"
+        "import engine.commands.watch, engine.pipeline, engine.scorer\n"
+        "print(','.join(m for m in ('sklearn', 'skops', 'pyod') if m in sys.modules))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
+                         check=True)
+    assert out.stdout.strip() == ""

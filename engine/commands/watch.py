@@ -30,6 +30,9 @@ def register(sub, common) -> None:
                    help="ignore checkpoints: read dumps modified at or after TIME (ISO 8601, "
                         "e.g. 2026-11-22T08:00), count older ones as read")
     p.add_argument("--model", metavar="MODEL", help="model file (default: [model] path)")
+    p.add_argument("--rules-only", action="store_true",
+                   help="score with the configured rules alone, no model (starts in a fraction "
+                        "of the time; flows the rules miss are not flagged)")
     p.set_defaults(func=run)
 
 
@@ -64,7 +67,13 @@ def build_pipeline(directory: Path, config: Config, args: argparse.Namespace, si
     from engine.scorer import load_scorer
     from engine.state import StateLocked
 
-    scorer = load_scorer(config, getattr(args, "model", None))
+    if getattr(args, "rules_only", False):
+        from engine.rules import RuleSet
+        from engine.scorer import RuleScorer
+
+        scorer = RuleScorer(RuleSet.from_config(config.rules))
+    else:
+        scorer = load_scorer(config, getattr(args, "model", None))
     try:
         return Pipeline(
             directory, config, scorer, sink=sink, keep_all=getattr(args, "all", False),
@@ -91,7 +100,8 @@ def run_headless(directory: Path, config: Config, args: argparse.Namespace) -> i
         # One line as soon as the pipeline runs: service logs (and tests) know it is up.
         print(
             f"flowtriage watch: watching {inert(str(directory))} "
-            f"({config.watch.observer} observer, state {inert(str(config.state_db_path))})",
+            f"({config.watch.observer} observer, output {inert(str(args.out))}, "
+            f"state {inert(str(pipeline.state.path))})",
             file=sys.stderr, flush=True,
         )
         last_status = time.monotonic()
