@@ -90,3 +90,88 @@ def test_printed_table_is_inert_and_narrow():
     assert lines[0].startswith("source") and len(lines) == 3
     plain = format_sources(summarize_sources(SCORED, threshold=0.5)).splitlines()
     assert max(len(line) for line in plain) <= 100
+
+
+def _random_flows(n: int, seed: int, span_s: int) -> pl.DataFrame:
+    """Scored flows with repeated sources, peers and ports, a null peer, ties in verdict counts."""
+    import random
+
+    rnd = random.Random(seed)
+    verdicts = ["normal", "scan", "dns_flood", "tunnel"]
+    rows = [
+        (
+            rnd.randrange(span_s * 1000) / 1000,
+            f"10.0.0.{rnd.randrange(12)}",
+            None if rnd.random() < 0.02 else f"10.1.0.{rnd.randrange(20)}",
+            rnd.choice([53, 53, 5353, 1024 + rnd.randrange(8)]),
+            rnd.randrange(40, 4000),
+            round(rnd.random(), 2),
+            rnd.choice(verdicts),
+        )
+        for _ in range(n)
+    ]
+    return _scored(rows).with_columns(
+        packets=pl.col("bytes") // 40,
+        ts_last=pl.col("ts_first") + pl.duration(milliseconds=pl.col("bytes")),
+    )
+
+
+def _window_flows(flows: pl.DataFrame, window) -> pl.DataFrame:
+    start, end = window
+    return flows.filter((pl.col("ts_first") >= start) & (pl.col("ts_first") < end))
+
+
+def test_source_window_equals_summarize_sources_over_the_window_flows():
+    from engine.source_window import SourceWindow
+
+    flows = _random_flows(3000, seed=7, span_s=2400)  # 40 min of flow time, window 15 min
+    win = SourceWindow(900, threshold=0.5, buckets=12)
+    assert win.snapshot().schema == pl.Schema(SOURCE_SCHEMA) and win.window is None
+    # batches out of time order: the middle first, then the start (mostly too old by then,
+    # except what is still inside), then the end, which rolls the window forward
+    ordered = flows.sort("ts_first")
+    batches = [ordered.slice(1000, 700).sample(fraction=1.0, shuffle=True, seed=1),
+               ordered.slice(0, 1000), ordered.slice(2400, 600), ordered.slice(1700, 700)]
+    windows = []
+    for batch in batches:
+        win.add(batch)
+        windows.append(win.window)
+    start, end = win.window
+    assert end - start == timedelta(seconds=900)
+    assert windows[0] != windows[-1] and windows[2] == windows[3]  # rolled forward, then held
+    expected = summarize_sources(_window_flows(flows, win.window), threshold=0.5, window=(start, end), buckets=12)
+    got = win.snapshot()
+    assert not win.overflowed
+    assert got.height == expected.height > 5
+    assert got.equals(expected)
+    assert 0 < got["suspicious_share"].min() and got["suspicious_share"].max() < 1
+
+
+def test_source_window_drops_too_old_flows_and_rolls_off_buckets():
+    from engine.source_window import SourceWindow
+
+    win = SourceWindow(60, threshold=0.5, buckets=4)  # 15 s buckets
+    win.add(_scored([(0, "10.0.0.1", "10.0.0.53", 53, 60, 0.9, "scan")]))
+    assert win.snapshot()["src_addr"].to_list() == ["10.0.0.1"]
+    win.add(_scored([(100, "10.0.0.2", "10.0.0.53", 53, 60, 0.1, "normal")]))
+    win.add(_scored([(1, "10.0.0.3", "10.0.0.53", 53, 60, 0.9, "scan")]))  # older than the window
+    out = win.snapshot()
+    assert out["src_addr"].to_list() == ["10.0.0.2"]
+    assert win.window == (T0 + timedelta(seconds=45), T0 + timedelta(seconds=105))  # ends with 100 s's bucket
+    assert out["activity"].to_list() == [[0, 0, 0, 1]]
+    assert out["top_verdict"].to_list() == ["normal"] and out["suspicious_share"].to_list() == [0.0]
+
+
+def test_source_window_bounds_distinct_pairs_and_says_so():
+    from engine.source_window import SourceWindow
+
+    flows = _random_flows(500, seed=3, span_s=60)
+    win = SourceWindow(900, threshold=0.5, max_pairs=50)
+    for part in flows.iter_slices(100):
+        win.add(part)
+    assert win.overflowed and win.pairs <= 50
+    full = summarize_sources(flows, threshold=0.5, window=win.window)
+    got = win.snapshot()
+    # totals stay exact; distinct counts become lower bounds
+    assert got.select("src_addr", "flows", "bytes", "suspicious").equals(full.select("src_addr", "flows", "bytes", "suspicious"))
+    assert (got["peers"] <= full["peers"]).all() and got["peers"].sum() < full["peers"].sum()
