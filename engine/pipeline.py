@@ -28,7 +28,7 @@ from engine.rules import RuleSet
 from engine.schema import SCORED_SCHEMA
 from engine.sink import JsonlSink
 from engine.snapshot import Counters, Snapshot
-from engine.sources import summarize_sources
+from engine.source_window import SourceWindow
 from engine.state import StateStore
 from engine.tail import Batch, Tailer, printable
 
@@ -88,6 +88,10 @@ class Pipeline:
         self._rules = RuleSet.from_config(config.rules)
         self._history: pl.DataFrame | None = None
         self._retained = pl.DataFrame(schema=RETAINED_SCHEMA)
+        # every scored flow of the last retain_seconds, not only the retained (mostly flagged) ones
+        self._sources = SourceWindow(config.watch.retain_seconds, threshold=config.model.threshold)
+        self._stopped = False
+        self._stop_lock = threading.Lock()
         self._rate: collections.deque[tuple[float, int]] = collections.deque()
         self._started_at = self._published_at = time.monotonic()
         self._flows = 0
@@ -95,7 +99,7 @@ class Pipeline:
         self._skipped = 0
         self._errors = 0
         self.error: BaseException | None = None
-        self._latest = Snapshot(0, self._retained, pl.DataFrame(), Counters(), tuple(self._messages))
+        self._latest = Snapshot(0, self._retained, self._sources.snapshot(), Counters(), tuple(self._messages))
 
     def _say(self, text: str) -> None:
         self._messages.append(printable(text))
@@ -111,6 +115,11 @@ class Pipeline:
     @property
     def latest(self) -> Snapshot:
         return self._latest
+
+    @property
+    def history(self) -> pl.DataFrame | None:
+        """The recent raw flows kept as window context (read-only by convention; None before any)."""
+        return self._history
 
     @property
     def scorer(self):
@@ -151,15 +160,20 @@ class Pipeline:
         return self
 
     def stop(self, timeout: float | None = 30.0) -> None:
-        """Stop after the batch being scored; unscored read-ahead is read again next time."""
-        self._stop.set()
-        self.tailer.wake()
-        for t in self._threads:
-            t.join(timeout)
-        self.tailer.stop()
-        if self._sink is not None:
-            self._sink.close()
-        self.state.close()
+        """Stop after the batch being scored; unscored read-ahead is read again next time.
+        Idempotent: a second call does nothing."""
+        with self._stop_lock:  # a concurrent second call waits for the first, then returns
+            if self._stopped:
+                return
+            self._stopped = True
+            self._stop.set()
+            self.tailer.wake()
+            for t in self._threads:
+                t.join(timeout)
+            self.tailer.stop()
+            if self._sink is not None:
+                self._sink.close()
+            self.state.close()
         with self._changed:
             self._changed.notify_all()
 
@@ -224,13 +238,14 @@ class Pipeline:
             self._flagged += int(flagged.sum())
             self._rate.append((time.monotonic(), scored.height))
             self._retain(scored, threshold)
+            self._summarize(scored)
         elif self._sink is not None:
             length = self._sink.length
         self.state.commit(list(batch.checkpoints), length)
         self._skipped += len(batch.skipped)
         for text in batch.messages:
             self._say(text)
-        self._publish(threshold)
+        self._publish()
 
     def _remember(self, flows: pl.DataFrame) -> None:
         """Keep the last few seconds of raw flows as window context for the next batch."""
@@ -255,6 +270,17 @@ class Pipeline:
             .head(RETAIN_MAX_ROWS)
         )
 
+    def _summarize(self, scored: pl.DataFrame) -> None:
+        overflowed = self._sources.overflowed
+        try:
+            self._sources.add(scored)
+        except Exception as exc:  # noqa: BLE001 - a summary bug must not stop the watcher
+            self._say(f"per-source summary failed: {exc}")
+        if self._sources.overflowed and not overflowed:
+            self._say(
+                f"per-source summary: more than {self._sources.max_pairs:,} distinct (source, peer/port) "
+                "pairs in the window; peers and dst_ports are now lower bounds, other columns stay exact")
+
     def _counters(self) -> Counters:
         now = time.monotonic()
         while self._rate and self._rate[0][0] < now - RATE_WINDOW:
@@ -274,12 +300,9 @@ class Pipeline:
             model_version=str(version),
         )
 
-    def _publish(self, threshold: float | None = None) -> None:
-        if threshold is None:
-            threshold = self.config.model.threshold
+    def _publish(self) -> None:
         try:
-            # over the retained flows: the suspicious ones and the recent flagged ones
-            sources = summarize_sources(self._retained.drop("flow_id"), threshold=threshold)
+            sources = self._sources.snapshot()  # cached until the next batch
         except Exception as exc:  # noqa: BLE001 - a summary bug must not stop the watcher
             self._say(f"per-source summary failed: {exc}")
             sources = pl.DataFrame()

@@ -151,3 +151,39 @@ def test_garbage_and_a_vanished_directory_show_in_counters_and_messages(tmp_path
         (tmp_path / "gone").rename(d)
         (d / "b.txt").write_bytes(dump(10))
         assert pipe.wait_for(lambda s: s.counters.flows == 10, WAIT)
+
+
+def test_sources_summarise_every_scored_flow_of_the_window_not_only_the_retained(tmp_path):
+    from engine.sources import summarize_sources
+
+    d = dumps_dir(tmp_path)
+    (d / "a.txt").write_bytes(dump(150))
+    (d / "b.txt").write_bytes(dump(150, start=150))
+    # a tiny retained view: it holds (almost) only flagged flows, the sources table must not
+    with Pipeline(d, config(tmp_path, retain_top=3), BytesScorer(cut=1000)) as pipe:
+        snap = pipe.wait_for(lambda s: s.counters.flows == 300, WAIT)
+        history = pipe.history
+    assert snap is not None and pipe.error is None
+    sources = snap.sources
+    assert int(sources["flows"].sum()) == 300 > snap.flows.height
+    assert 0 < snap.counters.flagged < 300
+    # mostly normal traffic reads as mostly normal sources (over the retained flows it was ~100%)
+    assert (sources["suspicious_share"] < 1).sum() > sources.height // 2
+    assert (sources["top_verdict"] == "normal").sum() > sources.height // 2
+    assert sources["suspicious"].sum() == snap.counters.flagged
+    assert history is not None and history.height == 300  # the recent raw flows, as the TUI explains them
+    every = BytesScorer(cut=1000).score(history)
+    expected = summarize_sources(every, threshold=0.5)
+    assert sources.drop("activity").sort("src_addr").equals(expected.drop("activity").sort("src_addr"))
+
+
+def test_stop_twice_is_harmless(tmp_path):
+    d = dumps_dir(tmp_path)
+    (d / "a.txt").write_bytes(dump(20))
+    pipe = Pipeline(d, config(tmp_path), BytesScorer()).start()
+    assert pipe.wait_for(lambda s: s.counters.flows == 20, WAIT)
+    pipe.stop()
+    pipe.stop()
+    with pipe:
+        pass  # __exit__ stops a third time
+    assert not pipe.running and pipe.error is None
