@@ -38,6 +38,7 @@ class WatchConfig:
     state_db: str = ""
     retain_top: int = 5000
     retain_seconds: float = 900.0
+    sources_max_pairs: int = 2_000_000
     batch_max_bytes: int = 32 * 1024 * 1024
 
 

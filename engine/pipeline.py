@@ -89,7 +89,8 @@ class Pipeline:
         self._history: pl.DataFrame | None = None
         self._retained = pl.DataFrame(schema=RETAINED_SCHEMA)
         # every scored flow of the last retain_seconds, not only the retained (mostly flagged) ones
-        self._sources = SourceWindow(config.watch.retain_seconds, threshold=config.model.threshold)
+        self._sources = SourceWindow(config.watch.retain_seconds, threshold=config.model.threshold,
+                                     max_pairs=config.watch.sources_max_pairs)
         self._stopped = False
         self._stop_lock = threading.Lock()
         self._rate: collections.deque[tuple[float, int]] = collections.deque()
@@ -279,7 +280,10 @@ class Pipeline:
         if self._sources.overflowed and not overflowed:
             self._say(
                 f"per-source summary: more than {self._sources.max_pairs:,} distinct (source, peer/port) "
-                "pairs in the window; peers and dst_ports are now lower bounds, other columns stay exact")
+                "pairs in the window; peers and dst_ports are lower bounds until they age out, "
+                "other columns stay exact")
+        elif overflowed and not self._sources.overflowed:
+            self._say("per-source summary: peers and dst_ports are exact again")
 
     def _counters(self) -> Counters:
         now = time.monotonic()

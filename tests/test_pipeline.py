@@ -187,3 +187,15 @@ def test_stop_twice_is_harmless(tmp_path):
     with pipe:
         pass  # __exit__ stops a third time
     assert not pipe.running and pipe.error is None
+
+
+def test_sources_past_the_pair_bound_keep_counting_and_say_so(tmp_path):
+    d = dumps_dir(tmp_path)
+    (d / "a.txt").write_bytes(dump(300))
+    with Pipeline(d, config(tmp_path, sources_max_pairs=10), BytesScorer()) as pipe:
+        snap = pipe.wait_for(lambda s: s.counters.flows == 300, WAIT)
+    assert snap is not None and pipe.error is None
+    assert int(snap.sources["flows"].sum()) == 300  # totals stay exact
+    assert int(snap.sources["peers"].sum()) + int(snap.sources["dst_ports"].sum()) <= 10
+    said, _ = pipe.messages_after(0)
+    assert any("peers and dst_ports are lower bounds" in m for m in said)

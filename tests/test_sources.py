@@ -175,3 +175,9 @@ def test_source_window_bounds_distinct_pairs_and_says_so():
     # totals stay exact; distinct counts become lower bounds
     assert got.select("src_addr", "flows", "bytes", "suspicious").equals(full.select("src_addr", "flows", "bytes", "suspicious"))
     assert (got["peers"] <= full["peers"]).all() and got["peers"].sum() < full["peers"].sum()
+    # once the buckets with unrecorded pairs leave the window, the counts are exact again
+    later = _random_flows(10, seed=4, span_s=5).with_columns(
+        pl.col("ts_first", "ts_last").dt.offset_by("2h"))
+    win.add(later)
+    assert not win.overflowed
+    assert win.snapshot().equals(summarize_sources(later, threshold=0.5, window=win.window))
