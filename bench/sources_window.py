@@ -87,7 +87,8 @@ def main() -> None:
     exact = ["peers", "dst_ports"] if win.overflowed else []  # lower bounds past max_pairs
     assert full.drop(exact).equals(win.snapshot().drop(exact)), "incremental summary differs"
     per_batch = statistics.median(a + s for a, s in zip(add_s, snap_s, strict=True))
-    print(f"window: {every.height:,} flows, {full.height:,} sources, {win.pairs:,} pairs kept"
+    print(f"window: {every.height:,} flows, {full.height:,} sources, {win.pairs:,} pairs kept, "
+          f"window state {win.nbytes / 2**20:.0f} MiB"
           + (" (bound reached: peers/dst_ports are lower bounds)" if win.overflowed else ""))
     print(f"incremental add+snapshot per batch (median): {per_batch * 1000:.0f} ms "
           f"(add {statistics.median(add_s) * 1000:.0f}, snapshot {statistics.median(snap_s) * 1000:.0f})")

@@ -85,6 +85,14 @@ class SourceWindow:
     def pairs(self) -> int:
         return sum(b.pairs for b in self._buckets.values())
 
+    @property
+    def nbytes(self) -> int:
+        """Estimated memory held by the window's aggregates and pair tables."""
+        return sum(
+            frame.estimated_size()
+            for b in self._buckets.values() for frame in (b.totals, b.verdicts, b.peers, b.ports)
+        )
+
     def add(self, scored: pl.DataFrame) -> None:
         """Fold a batch of scored flows (canonical columns + score, verdict) into the window."""
         flows = scored.select(
