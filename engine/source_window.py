@@ -8,10 +8,9 @@ the same flows (SOURCE_SCHEMA, same order, `activity` = one count per bucket of 
 
 Distinct peers and destination ports cannot be summed across buckets, so the distinct
 (src_addr, dst_addr) and (src_addr, dst_port) pairs are kept per bucket, deduplicated on insert,
-as 64-bit polars hashes of the addresses: a quarter of the memory of the strings and several
-times faster to count (a collision would undercount by one; for n pairs its odds are ~n²/2^65,
-about 1e-7 at the 2M-pair bound).
-They are bounded by `max_pairs`: past it, new pairs are no longer recorded (every other column
+as 64-bit polars hashes of the addresses: less memory than the strings and several times faster
+to count (bench/sources_window.py). A collision would undercount by one; for n pairs the odds of
+any are below n²/2^64, about 2e-7 at the 2M-pair bound. They are bounded by `max_pairs`: past it, new pairs are no longer recorded (every other column
 stays exact) and `peers`/`dst_ports` become lower bounds; `overflowed` says so until the buckets
 with unrecorded pairs leave the window, and the owner reports it. Refusing new pairs rather than
 evicting old buckets keeps every other column exact and the cost per batch flat.
@@ -31,7 +30,6 @@ DEFAULT_BUCKETS = 12
 MAX_PAIRS = 2_000_000  # distinct (source, peer) + (source, port) pairs kept per window
 
 _EPOCH = datetime(1970, 1, 1)
-_BUCKET = pl.UInt32()
 
 
 @dataclass
