@@ -1,0 +1,144 @@
+"""Analyst labels take effect at once, before any retraining: the Suppressor.
+
+The pipeline (and `score`) call `Suppressor.from_store(store, threshold).apply(scored, features)`
+after the Detector. For each scored flow it looks for the most specific effective analyst label
+that covers it:
+
+1. scope `flow`: the same flow (same dump file name and line, or the same FLOW_KEY columns);
+2. scope `source`: the same client address (the end that is not port 53) with ts_first inside
+   the labelled window (by default the rotation bucket, `[labels] source_window_seconds`);
+3. scope `vector`: the same feature vector in the same context (engine.vectorkey: protocol,
+   DNS role, every feature rounded to `[labels] vector_digits` significant digits, the window
+   context features included).
+
+A `normal` label (a false positive) sets the verdict to `normal` and caps the score at half
+the threshold, so the flow leaves the queue; any other label sets the verdict to that class and
+lifts the score to at least midway between the threshold and 1. Either way "analyst:<label>"
+is appended to the reasons. Everything is a join over whole columns; no loop over rows.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import polars as pl
+
+from engine.labels import LabelStore
+from engine.schema import FLOW_KEY, NORMAL
+from engine.vectorkey import DEFAULT_DIGITS, client_expr, vector_keys
+
+_SUFFIX = r"\.(gz|bz2|xz|zst)$"
+
+
+def provenance_expr() -> pl.Expr:
+    """Vectorised engine.labels.provenance_name over the `file` column."""
+    return pl.col("file").str.replace(r"^.*/", "").str.replace(_SUFFIX, "")
+
+
+@dataclass(frozen=True)
+class Suppressor:
+    threshold: float = 0.5
+    digits: int = DEFAULT_DIGITS
+    by_provenance: pl.DataFrame = field(default_factory=pl.DataFrame)  # file, line, label
+    by_key: pl.DataFrame = field(default_factory=pl.DataFrame)  # FLOW_KEY..., label
+    by_source: pl.DataFrame = field(default_factory=pl.DataFrame)  # source_addr, window, label
+    # feature names (as labelled) -> frame of vector_key, label
+    by_vector: tuple[tuple[tuple[str, ...], pl.DataFrame], ...] = ()
+
+    @classmethod
+    def from_store(cls, store: LabelStore, threshold: float = 0.5) -> Suppressor:
+        current = store.current()
+        flow = current.filter(pl.col("scope") == "flow")
+        by_provenance = (
+            flow.filter(pl.col("file").is_not_null() & pl.col("line").is_not_null())
+            .unique(["file", "line"], keep="last", maintain_order=True)
+            .select("file", "line", pl.col("label").alias("__flow_p"))
+        )
+        by_key = (
+            flow.filter(pl.all_horizontal(pl.col(list(FLOW_KEY)).is_not_null()))
+            .unique(list(FLOW_KEY), keep="last", maintain_order=True)
+            .select(*FLOW_KEY, pl.col("label").alias("__flow_k"))
+        )
+        by_source = current.filter(pl.col("scope") == "source").select(
+            pl.col("source_addr").alias("__client"), "window_start", "window_end",
+            pl.col("id").alias("__rule"), pl.col("label").alias("__source"),
+        )
+        vector = current.filter(pl.col("scope") == "vector")
+        groups = []
+        for (names,), rules in vector.group_by("feature_names", maintain_order=True):
+            keyed = rules.unique("vector_key", keep="last", maintain_order=True).select(
+                "vector_key", pl.col("label").alias("__vector")
+            )
+            groups.append((tuple(pl.Series([names]).str.json_decode().item()), keyed))
+        return cls(threshold, store.digits, by_provenance, by_key, by_source, tuple(groups))
+
+    def __len__(self) -> int:
+        return (
+            self.by_provenance.height + self.by_key.height + self.by_source.height
+            + sum(rules.height for _, rules in self.by_vector)
+        )
+
+    def matches(self, scored: pl.DataFrame, features: pl.DataFrame | None = None) -> pl.Series:
+        """Per row of `scored`: the analyst label that covers it, or null."""
+        frame = scored.select(
+            *FLOW_KEY, provenance_expr().alias("file"), "line",
+            client_expr().alias("__client"),
+        ).with_row_index("__i")
+        found: list[pl.Expr] = []
+        if self.by_provenance.height:
+            frame = frame.join(self.by_provenance, on=["file", "line"], how="left")
+            found.append(pl.col("__flow_p"))
+        if self.by_key.height:
+            frame = frame.join(self.by_key, on=list(FLOW_KEY), how="left")
+            found.append(pl.col("__flow_k"))
+        if self.by_source.height:
+            ts = pl.col("ts_first").dt.epoch("ms")
+            hits = (
+                frame.select("__i", "__client", "ts_first")
+                .join(self.by_source, on="__client", how="inner")
+                .filter((ts >= pl.col("window_start")) & (ts < pl.col("window_end")))
+                .sort("__rule")
+                .group_by("__i")
+                .agg(pl.col("__source").last())
+            )
+            frame = frame.join(hits, on="__i", how="left")
+            found.append(pl.col("__source"))
+        if features is not None:
+            for i, (names, rules) in enumerate(self.by_vector):
+                if not set(names) <= set(features.columns):
+                    continue  # labelled under another feature set: cannot be compared
+                keys = vector_keys(scored, features, names, self.digits)
+                frame = frame.with_columns(keys.alias("vector_key")).join(
+                    rules.rename({"__vector": f"__vector{i}"}), on="vector_key", how="left"
+                ).drop("vector_key")
+                found.append(pl.col(f"__vector{i}"))
+        if not found:
+            return pl.Series("analyst", [None] * scored.height, dtype=pl.String)
+        return frame.sort("__i").select(pl.coalesce(found).alias("analyst")).to_series()
+
+    def apply(self, scored: pl.DataFrame, features: pl.DataFrame | None = None) -> pl.DataFrame:
+        """`scored` with analyst labels applied (same rows, order and columns)."""
+        if not len(self) or scored.height == 0:
+            return scored
+        analyst = self.matches(scored, features)
+        lifted = self.threshold + (1.0 - self.threshold) / 2
+        tag = pl.concat_str([pl.lit("analyst:"), pl.col("__analyst")])
+        return (
+            scored.with_columns(analyst.alias("__analyst"))
+            .with_columns(
+                pl.when(pl.col("__analyst").is_null())
+                .then(pl.col("score"))
+                .when(pl.col("__analyst") == NORMAL)
+                .then(pl.min_horizontal(pl.col("score"), pl.lit(self.threshold / 2)))
+                .otherwise(pl.max_horizontal(pl.col("score"), pl.lit(lifted)))
+                .alias("score"),
+                pl.coalesce("__analyst", "verdict").alias("verdict"),
+                pl.when(pl.col("__analyst").is_null())
+                .then(pl.col("reasons"))
+                .when(pl.col("reasons").is_null() | (pl.col("reasons") == ""))
+                .then(tag)
+                .otherwise(pl.concat_str([pl.col("reasons"), pl.lit("; "), tag]))
+                .alias("reasons"),
+            )
+            .drop("__analyst")
+        )
