@@ -208,8 +208,8 @@ class LabelStore:
         return cls(
             config.labels_db_path,
             extra_classes=labels.extra_classes,
-            digits=getattr(labels, "vector_digits", DEFAULT_DIGITS),
-            source_window_seconds=getattr(labels, "source_window_seconds", 300.0),
+            digits=labels.vector_digits,
+            source_window_seconds=labels.source_window_seconds,
         )
 
     def close(self) -> None:
