@@ -1,15 +1,15 @@
 """Analyst labels take effect at once, before any retraining: the Suppressor.
 
-The pipeline (and `score`) call `Suppressor.from_store(store, threshold).apply(scored, features)`
-after the Detector. For each scored flow it looks for the most specific effective analyst label
+The pipeline (and `score`) call `Suppressor.from_store(store, threshold).apply(scored, history)`
+after the Detector (`history`: earlier flows, for the window context of the vector key). For each scored flow it looks for the most specific effective analyst label
 that covers it:
 
 1. scope `flow`: the same flow (same dump file name and line, or the same FLOW_KEY columns);
 2. scope `source`: the same client address (the end that is not port 53) with ts_first inside
    the labelled window (by default the rotation bucket, `[labels] source_window_seconds`);
-3. scope `vector`: the same feature vector in the same context (engine.vectorkey: protocol,
-   DNS role, every feature rounded to `[labels] vector_digits` significant digits, the window
-   context features included).
+3. scope `vector`: the same feature vector in the same context: an equal engine.vectorkey key
+   (protocol, DNS role, packets and bytes to `[labels] vector_digits` significant digits,
+   duration octave, and the octaves of the client's flows and servers in its 10 s window).
 
 A `normal` label (a false positive) sets the verdict to `normal` and caps the score at half
 the threshold, so the flow leaves the queue; any other label sets the verdict to that class and
@@ -42,8 +42,7 @@ class Suppressor:
     by_provenance: pl.DataFrame = field(default_factory=pl.DataFrame)  # file, line, label
     by_key: pl.DataFrame = field(default_factory=pl.DataFrame)  # FLOW_KEY..., label
     by_source: pl.DataFrame = field(default_factory=pl.DataFrame)  # source_addr, window, label
-    # feature names (as labelled) -> frame of vector_key, label
-    by_vector: tuple[tuple[tuple[str, ...], pl.DataFrame], ...] = ()
+    by_vector: pl.DataFrame = field(default_factory=pl.DataFrame)  # vector_key, label
 
     @classmethod
     def from_store(cls, store: LabelStore, threshold: float = 0.5) -> Suppressor:
@@ -63,23 +62,22 @@ class Suppressor:
             pl.col("source_addr").alias("__client"), "window_start", "window_end",
             pl.col("id").alias("__rule"), pl.col("label").alias("__source"),
         )
-        vector = current.filter(pl.col("scope") == "vector")
-        groups = []
-        for (names,), rules in vector.group_by("feature_names", maintain_order=True):
-            keyed = rules.unique("vector_key", keep="last", maintain_order=True).select(
-                "vector_key", pl.col("label").alias("__vector")
-            )
-            groups.append((tuple(pl.Series([names]).str.json_decode().item()), keyed))
-        return cls(threshold, store.digits, by_provenance, by_key, by_source, tuple(groups))
+        by_vector = (
+            current.filter((pl.col("scope") == "vector") & pl.col("vector_key").is_not_null())
+            .unique("vector_key", keep="last", maintain_order=True)
+            .select("vector_key", pl.col("label").alias("__vector"))
+        )
+        return cls(threshold, store.digits, by_provenance, by_key, by_source, by_vector)
 
     def __len__(self) -> int:
         return (
             self.by_provenance.height + self.by_key.height + self.by_source.height
-            + sum(rules.height for _, rules in self.by_vector)
+            + self.by_vector.height
         )
 
-    def matches(self, scored: pl.DataFrame, features: pl.DataFrame | None = None) -> pl.Series:
-        """Per row of `scored`: the analyst label that covers it, or null."""
+    def matches(self, scored: pl.DataFrame, history: pl.DataFrame | None = None) -> pl.Series:
+        """Per row of `scored`: the analyst label that covers it, or null. A `vector_key`
+        column of `scored` is used as is; otherwise keys are computed (with `history`)."""
         frame = scored.select(
             *FLOW_KEY, provenance_expr().alias("file"), "line",
             client_expr().alias("__client"),
@@ -103,24 +101,24 @@ class Suppressor:
             )
             frame = frame.join(hits, on="__i", how="left")
             found.append(pl.col("__source"))
-        if features is not None:
-            for i, (names, rules) in enumerate(self.by_vector):
-                if not set(names) <= set(features.columns):
-                    continue  # labelled under another feature set: cannot be compared
-                keys = vector_keys(scored, features, names, self.digits)
-                frame = frame.with_columns(keys.alias("vector_key")).join(
-                    rules.rename({"__vector": f"__vector{i}"}), on="vector_key", how="left"
-                ).drop("vector_key")
-                found.append(pl.col(f"__vector{i}"))
+        if self.by_vector.height:
+            keys = (
+                scored["vector_key"] if "vector_key" in scored.columns
+                else vector_keys(scored, history, self.digits)
+            )
+            frame = frame.with_columns(keys.alias("vector_key")).join(
+                self.by_vector, on="vector_key", how="left"
+            )
+            found.append(pl.col("__vector"))
         if not found:
             return pl.Series("analyst", [None] * scored.height, dtype=pl.String)
         return frame.sort("__i").select(pl.coalesce(found).alias("analyst")).to_series()
 
-    def apply(self, scored: pl.DataFrame, features: pl.DataFrame | None = None) -> pl.DataFrame:
+    def apply(self, scored: pl.DataFrame, history: pl.DataFrame | None = None) -> pl.DataFrame:
         """`scored` with analyst labels applied (same rows, order and columns)."""
         if not len(self) or scored.height == 0:
             return scored
-        analyst = self.matches(scored, features)
+        analyst = self.matches(scored, history)
         lifted = self.threshold + (1.0 - self.threshold) / 2
         tag = pl.concat_str([pl.lit("analyst:"), pl.col("__analyst")])
         return (

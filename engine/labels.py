@@ -29,7 +29,7 @@ import polars as pl
 
 from engine.errors import UserError
 from engine.schema import ANOMALY, FLOW_KEY, LABELS
-from engine.vectorkey import DEFAULT_DIGITS, vector_key_of
+from engine.vectorkey import DEFAULT_DIGITS
 
 SCOPES: tuple[str, ...] = ("flow", "source", "vector")
 KINDS: tuple[str, ...] = ("label", "undo", "note")
@@ -329,13 +329,15 @@ class LabelStore:
                 window_start = ts_first - ts_first % width
                 window_end = window_start + width
         names = values = None
-        if features is not None:
+        if features is not None:  # kept for retraining and audit, not for matching
             names = json.dumps(list(features))
             values = json.dumps([None if v is None else float(v) for v in features.values()])
-            if vector_key is None:
-                vector_key = vector_key_of(flow, features, self.digits)
+        if vector_key is None:
+            vector_key = flow.get("vector_key")
         if scope == "vector" and vector_key is None:
-            raise UserError("scope 'vector' needs the flow's feature vector")
+            raise UserError(
+                "scope 'vector' needs the flow's vector_key (engine.vectorkey.with_vector_keys)"
+            )
         if verdict is None and kind == "label":
             verdict = flow.get("verdict")
         if score is None and kind == "label":
@@ -385,8 +387,9 @@ class LabelStore:
     ) -> LabelEvent:
         """Label one flow (a row dict of a flows/scored frame). Durable when it returns.
 
-        `features` is the flow's feature row ({name: value}, e.g. from build_features), needed
-        for scope 'vector' and kept for retraining; `verdict`/`score` default to the row's.
+        Scope 'vector' needs the row's `vector_key` (engine.vectorkey.with_vector_keys adds
+        the column; or pass `vector_key=`). `features` (the Detector's feature row, {name:
+        value}) is optional and kept for audit; `verdict`/`score` default to the row's.
         """
         self._check_label(label)
         who = who or current_user()

@@ -62,16 +62,3 @@ def read_fixture(path: Path) -> pl.DataFrame:
     )
     return conform(frame, FLOW_SCHEMA)
 
-
-def features_of(flows: pl.DataFrame, history: pl.DataFrame | None = None) -> pl.DataFrame:
-    """The Detector's features when engine.features exists, else per-flow stand-ins."""
-    try:
-        from engine.features import build_features
-    except ImportError:
-        return flows.select(
-            pl.col("duration"),
-            pl.col("packets").cast(pl.Float64).log1p().alias("log_packets"),
-            pl.col("bytes").cast(pl.Float64).log1p().alias("log_bytes"),
-            (pl.col("bytes") / pl.col("packets").clip(lower_bound=1)).alias("bpp"),
-        )
-    return build_features(flows, history)

@@ -12,10 +12,10 @@ import pytest
 
 from engine.feedback import Suppressor
 from engine.labels import LabelStore
-from engine.vectorkey import vector_keys
+from engine.vectorkey import rounded_text, vector_keys, with_vector_keys
 
 from .conftest import FIXTURES
-from .labels_support import features_of, read_fixture
+from .labels_support import read_fixture
 
 DIR = FIXTURES / "labels"
 THRESHOLD = 0.5
@@ -32,11 +32,10 @@ def windows():
     first = read_fixture(DIR / "nfcapd.202701110139.txt")
     second = read_fixture(DIR / "nfcapd.202701110140.txt")
     truth = pl.read_csv(DIR / "routerlike-labels.csv")
-    return (
-        (first, features_of(first)),
-        (second, features_of(second, history=first)),
-        truth,
-    )
+    named = pl.col("file").str.replace(r"^.*/", "")
+    first_truth = first.with_columns(named).join(truth, on=["file", "line"], how="left")
+    assert first_truth.height == first.height
+    return first, second, first_truth["label"]
 
 
 @pytest.fixture
@@ -45,53 +44,60 @@ def store(tmp_path):
         yield s
 
 
-def keys(flows, features, names):
-    return vector_keys(flows, features, names)
-
-
-def truth_of(flows, truth):
-    named = flows.with_columns(pl.col("file").str.replace(r"^.*/", ""))
-    return named.join(truth, on=["file", "line"], how="left")["label"]
-
-
 def test_a_false_positive_stops_its_vector_being_flagged_in_the_following_window(
     windows, store
 ):
-    (first, feats1), (second, feats2), truth = windows
-    names = feats1.columns
-    keys1, keys2 = keys(first, feats1, names), keys(second, feats2, names)
-    normal1 = truth_of(first, truth) == "normal"
-    # The analyst corrects a normal flow whose vector recurs in the next rotation.
-    recurring = [i for i in range(first.height) if normal1[i] and keys1[i] in set(keys2)]
-    assert recurring, "the fixture must hold a normal vector that recurs"
-    i = recurring[0]
-    store.add(first.row(i, named=True) | {"verdict": "anomaly"}, "normal", scope="vector",
-              features=feats1.row(i, named=True))
+    first, second, truth1 = windows
+    # What the TUI shows: scored rows carrying their vector key.
+    shown = with_vector_keys(flag_everything(first))
+    keys2 = vector_keys(second, history=first)
+    recurring = shown.filter((truth1 == "normal") & pl.col("vector_key").is_in(keys2.implode()))
+    assert recurring.height, "the fixture must hold a normal vector that recurs"
+    row = recurring.row(0, named=True)
+    store.add(row, "normal", scope="vector")  # the `n` key
 
     suppressor = Suppressor.from_store(store, THRESHOLD)
-    after = suppressor.apply(flag_everything(second), feats2)
+    after = suppressor.apply(flag_everything(second), history=first)
 
-    same = keys2 == keys1[i]
+    same = keys2 == row["vector_key"]
     assert same.sum() >= 1
     hit = after.filter(same)
     assert (hit["score"] < THRESHOLD).all() and (hit["verdict"] == "normal").all()
     assert hit["reasons"].str.ends_with("; analyst:normal").all()
     rest = after.filter(~same)
+    assert rest.height > 0
     assert (rest["score"] == 0.9).all() and (rest["verdict"] == "anomaly").all()
     assert after.columns == second.columns + ["score", "verdict", "reasons"]
     assert after.select("file", "line").equals(second.select("file", "line"))
 
 
+def test_every_marked_normal_vector_stays_quiet_in_the_next_window(windows, store):
+    first, second, truth1 = windows
+    shown = with_vector_keys(flag_everything(first))
+    # The analyst marks every normal flow of the first rotation as a false positive.
+    for row in shown.filter(truth1 == "normal").iter_rows(named=True):
+        store.add(row, "normal", scope="vector")
+    marked = set(shown.filter(truth1 == "normal")["vector_key"])
+    after = with_vector_keys(
+        Suppressor.from_store(store, THRESHOLD).apply(flag_everything(second), history=first),
+        history=first,
+    )
+    covered = after.filter(pl.col("vector_key").is_in(list(marked)))
+    assert covered.height > 0
+    assert (covered["score"] < THRESHOLD).all()
+    # Not everything: the tunnel flows of the second rotation are still flagged.
+    assert after.filter(pl.col("score") >= THRESHOLD).height > 0
+
+
 def test_an_attack_label_with_vector_scope_promotes_identical_vectors(windows, store):
-    (first, feats1), (second, feats2), truth = windows
-    names = feats1.columns
-    keys1, keys2 = keys(first, feats1, names), keys(second, feats2, names)
-    i = next(k for k in range(first.height) if keys1[k] in set(keys2))
-    store.add(first.row(i, named=True), "tunnel", scope="vector",
-              features=feats1.row(i, named=True))
+    first, second, _ = windows
+    shown = with_vector_keys(first)
+    keys2 = vector_keys(second, history=first)
+    row = shown.filter(pl.col("vector_key").is_in(keys2.implode())).row(0, named=True)
+    store.add(row, "tunnel", scope="vector")
     quiet = second.with_columns(score=pl.lit(0.1), verdict=pl.lit("normal"), reasons=pl.lit(""))
-    after = Suppressor.from_store(store, THRESHOLD).apply(quiet, feats2)
-    same = keys2 == keys1[i]
+    after = Suppressor.from_store(store, THRESHOLD).apply(quiet, history=first)
+    same = keys2 == row["vector_key"]
     assert (after.filter(same)["verdict"] == "tunnel").all()
     assert (after.filter(same)["score"] >= THRESHOLD).all()
     assert (after.filter(same)["reasons"] == "analyst:tunnel").all()
@@ -99,47 +105,65 @@ def test_an_attack_label_with_vector_scope_promotes_identical_vectors(windows, s
 
 
 def test_flow_scope_touches_only_that_flow_by_either_key(windows, store):
-    (first, feats1), _, _ = windows
+    first, _, _ = windows
     row = first.row(10, named=True)
     store.add(row, "normal")  # by file+line and by FLOW_KEY
-    # The same flow read from a compressed copy elsewhere still matches.
     moved = first.with_columns(pl.lit("/archive/nfcapd.202701110139.txt.gz").alias("file"))
-    after = Suppressor.from_store(store, THRESHOLD).apply(flag_everything(moved), feats1)
+    after = Suppressor.from_store(store, THRESHOLD).apply(flag_everything(moved))
+    assert after.filter(pl.col("verdict") == "normal")["line"].to_list() == [row["line"]]
+    # Renamed beyond recognition, the canonical key still finds it.
+    renamed = first.with_columns(pl.lit("elsewhere.txt").alias("file"))
+    after = Suppressor.from_store(store, THRESHOLD).apply(flag_everything(renamed))
     assert after.filter(pl.col("verdict") == "normal")["line"].to_list() == [row["line"]]
 
 
 def test_source_scope_covers_the_client_in_its_window_only(windows, store):
-    (first, feats1), (second, feats2), _ = windows
+    first, second, _ = windows
     row = first.filter(pl.col("dst_port") == 53).row(0, named=True)
     client = row["src_addr"]
-    store.add(row, "normal", scope="source", window=(row["ts_first"], row["ts_first"]
-              + (first["ts_last"].max() - first["ts_first"].min())))
+    end = first["ts_last"].max()
+    store.add(row, "normal", scope="source", window=(row["ts_first"], end))
     both = pl.concat([first, second])
     after = Suppressor.from_store(store, THRESHOLD).apply(flag_everything(both))
     touched = after.filter(pl.col("verdict") == "normal")
     assert touched.height >= 1
     involves = (pl.col("src_addr") == client) | (pl.col("dst_addr") == client)
     assert touched.filter(~involves).height == 0
-    assert (touched["ts_first"] >= row["ts_first"]).all()
+    assert (touched["ts_first"] >= row["ts_first"]).all() and (touched["ts_first"] < end).all()
 
 
-def test_the_most_specific_label_wins_and_undo_lifts_suppression(windows, store):
-    (first, feats1), _, _ = windows
-    row, feat = first.row(20, named=True), feats1.row(20, named=True)
-    store.add(row, "normal", scope="vector", features=feat)
-    store.add(row, "scan", scope="flow")
-    # the flow-scope label is the latest on that flow: it replaces the vector label
-    after = Suppressor.from_store(store, THRESHOLD).apply(flag_everything(first), feats1)
+def test_the_latest_label_on_a_flow_wins_and_undo_lifts_suppression(windows, store):
+    first, _, _ = windows
+    shown = with_vector_keys(first)
+    row = shown.row(20, named=True)
+    store.add(row, "normal", scope="vector")
+    store.add(row, "scan", scope="flow")  # replaces the vector label of that flow
+    after = Suppressor.from_store(store, THRESHOLD).apply(flag_everything(first))
     assert after.filter(pl.col("line") == row["line"])["verdict"].to_list() == ["scan"]
+    assert after.filter(pl.col("verdict") == "normal").height == 0
     store.undo_last()
+    after = Suppressor.from_store(store, THRESHOLD).apply(flag_everything(first))
+    assert after.filter(pl.col("line") == row["line"])["verdict"].to_list() == ["normal"]
     store.undo_last()
     assert len(Suppressor.from_store(store, THRESHOLD)) == 0
-    again = Suppressor.from_store(store, THRESHOLD).apply(flag_everything(first), feats1)
+    again = Suppressor.from_store(store, THRESHOLD).apply(flag_everything(first))
     assert (again["verdict"] == "anomaly").all()
 
 
-def test_labels_under_another_feature_set_are_ignored_not_misapplied(windows, store):
-    (first, feats1), _, _ = windows
-    store.add(first.row(0, named=True), "normal", scope="vector", features={"other": 1.0})
-    after = Suppressor.from_store(store, THRESHOLD).apply(flag_everything(first), feats1)
-    assert (after["verdict"] == "anomaly").all()
+def test_vector_keys_are_exact_text_and_version_tagged(windows):
+    first, _, _ = windows
+    # 72.065 s, 2 packets, 150/134 bytes; the client's 10 s window holds this query and its
+    # answer (2 flows, 1 server): octaves 1 and 0. 7361 packets round to 736e1 at 3 digits.
+    assert vector_keys(first.head(4)).to_list() == [
+        "v1|UDP|answer|p=2|b=150|d=16|cf=1|cp=0",
+        "v1|UDP|query|p=2|b=134|d=16|cf=1|cp=0",
+        "v1|UDP|answer|p=736e1|b=320e4|d=16|cf=1|cp=0",
+        "v1|UDP|query|p=736e1|b=200e4|d=16|cf=1|cp=0",
+    ]
+
+
+def test_rounding_gives_one_spelling_per_value():
+    x = pl.DataFrame({"x": [999.6, 1000.0, 123.44, -0.0012345, 0.0, None, float("nan")]})
+    assert x.select(rounded_text(pl.col("x"), 3).alias("k"))["k"].to_list() == [
+        "100e1", "100e1", "123e0", "-123e-5", "0", "null", "nan",
+    ]

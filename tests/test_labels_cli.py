@@ -31,7 +31,7 @@ def test_export_then_import_round_trips_and_joins_back_on_either_key(tmp_path, f
     here = config_for(tmp_path, "here")
     with LabelStore(tmp_path / "here.sqlite", extra_classes=["c2"]) as store:
         store.add(flows.row(0, named=True), "tunnel", model_version="m-1", note="iodine, big")
-        store.add(flows.row(3, named=True), "normal", scope="vector", features={"x": 1.0})
+        store.add(flows.row(3, named=True), "normal", scope="vector", vector_key="v1|k")
         store.add(flows.row(5, named=True), "c2")
         store.add(flows.row(7, named=True), "scan")
         store.undo_last()
