@@ -51,6 +51,7 @@ class ModelConfig:
 class LabelsConfig:
     db: str = ""
     extra_classes: tuple[str, ...] = ()
+    default_scope: str = "vector"
     vector_digits: int = 3
     source_window_seconds: float = 300.0
     analyst_weight: float = 10.0

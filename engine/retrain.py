@@ -91,9 +91,11 @@ def training_targets(
 ) -> tuple[pl.Series, pl.Series, pl.Series]:
     """(labels, sample_weight, is_analyst) per flow: analyst labels win and weigh more."""
     analyst = Suppressor.from_store(store).matches(flows)
-    analyst = pl.when(analyst == ANOMALY).then(None).otherwise(analyst)  # not a class
     frame = pl.DataFrame({"rule": rule_targets(flows, config), "analyst": analyst})
-    frame = frame.select(
+    frame = frame.with_columns(  # `anomaly` says "suspicious", it is not a class to learn
+        pl.when(pl.col("analyst") == ANOMALY).then(None).otherwise(pl.col("analyst"))
+        .alias("analyst")
+    ).select(
         pl.coalesce("analyst", "rule").alias("label"),
         pl.when(pl.col("analyst").is_not_null())
         .then(pl.lit(float(config.labels.analyst_weight)))
