@@ -19,13 +19,15 @@ is appended to the reasons. Everything is a join over whole columns; no loop ove
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 import polars as pl
 
-from engine.labels import LabelStore
+from engine.labels import LabelEvent, LabelStore
 from engine.schema import FLOW_KEY, NORMAL
-from engine.vectorkey import DEFAULT_DIGITS, client_expr, vector_keys
+from engine.vectorkey import DEFAULT_DIGITS, client_expr, vector_keys, with_vector_keys
 
 _SUFFIX = r"\.(gz|bz2|xz|zst)$"
 
@@ -114,8 +116,22 @@ class Suppressor:
             return pl.Series("analyst", [None] * scored.height, dtype=pl.String)
         return frame.sort("__i").select(pl.coalesce(found).alias("analyst")).to_series()
 
-    def apply(self, scored: pl.DataFrame, history: pl.DataFrame | None = None) -> pl.DataFrame:
-        """`scored` with analyst labels applied (same rows, order and columns)."""
+    def apply(
+        self, scored: pl.DataFrame, history: pl.DataFrame | None = None, *,
+        keep_model: bool = False,
+    ) -> pl.DataFrame:
+        """`scored` with analyst labels applied (same rows and order).
+
+        With `keep_model` the model's own output is kept in `model_score`, `model_verdict`
+        and `model_reasons` (added once, then always the starting point), so applying again
+        after a new label or an undo gives the right answer from the same frame: what the live
+        pipeline and the TUI need. Without it the columns are unchanged (batch `score`).
+        """
+        originals = {"score": "model_score", "verdict": "model_verdict", "reasons": "model_reasons"}
+        if keep_model and "model_score" not in scored.columns:
+            scored = scored.with_columns(pl.col(c).alias(m) for c, m in originals.items())
+        if keep_model:
+            scored = scored.with_columns(pl.col(m).alias(c) for c, m in originals.items())
         if not len(self) or scored.height == 0:
             return scored
         analyst = self.matches(scored, history)
@@ -140,3 +156,55 @@ class Suppressor:
             )
             .drop("__analyst")
         )
+
+
+class Feedback:
+    """What the live pipeline and the TUI share: one LabelStore and an up-to-date Suppressor.
+
+    The Suppressor is rebuilt only when the store changed (a label from this process or from
+    another analyst's), checked with one cheap query per `apply`.
+    """
+
+    def __init__(self, store: LabelStore, threshold: float, default_scope: str = "vector"):
+        self.store = store
+        self.threshold = threshold
+        self.default_scope = default_scope
+        self._seen = -1
+        self._suppressor = Suppressor(threshold, store.digits)
+
+    @classmethod
+    def from_config(cls, config, threshold: float | None = None) -> Feedback:
+        store = LabelStore.from_config(config)
+        return cls(store, config.model.threshold if threshold is None else threshold,
+                   config.labels.default_scope)
+
+    @property
+    def suppressor(self) -> Suppressor:
+        last = self.store.last_id()
+        if last != self._seen:
+            self._suppressor = Suppressor.from_store(self.store, self.threshold)
+            self._seen = last
+        return self._suppressor
+
+    def apply(self, scored: pl.DataFrame, history: pl.DataFrame | None = None) -> pl.DataFrame:
+        """Vector keys attached, analyst labels applied, the model's output kept aside."""
+        keyed = with_vector_keys(scored, history, self.store.digits)
+        return self.suppressor.apply(keyed, keep_model=True)
+
+    def label(self, row: Mapping[str, Any], label: str, *, scope: str | None = None,
+              note: str | None = None, model_version: str | None = None) -> LabelEvent:
+        """The `n` (label "normal") and `l` keys: durable when it returns."""
+        return self.store.add(
+            row, label, scope=scope or self.default_scope, note=note,
+            model_version=model_version,
+            verdict=row.get("model_verdict", row.get("verdict")),
+            score=row.get("model_score", row.get("score")),
+        )
+
+    def note(self, row: Mapping[str, Any], text: str) -> LabelEvent:
+        """The `N` key."""
+        return self.store.add_note(row, text)
+
+    def undo(self) -> LabelEvent | None:
+        """The `u` key: this user's latest label or note."""
+        return self.store.undo_last()

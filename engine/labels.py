@@ -489,6 +489,11 @@ class LabelStore:
             ).fetchall()
         return pl.DataFrame(rows, schema=EVENT_SCHEMA, orient="row")
 
+    def last_id(self) -> int:
+        """The newest event's id (0 when empty): a cheap "has anything changed" check."""
+        with self._lock:
+            return self._db.execute("SELECT coalesce(max(id), 0) FROM events").fetchone()[0]
+
     def __len__(self) -> int:
         with self._lock:
             return self._db.execute("SELECT count(*) FROM events").fetchone()[0]

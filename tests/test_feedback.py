@@ -10,7 +10,8 @@ from __future__ import annotations
 import polars as pl
 import pytest
 
-from engine.feedback import Suppressor
+from engine.config import parse_config
+from engine.feedback import Feedback, Suppressor
 from engine.labels import LabelStore
 from engine.vectorkey import rounded_text, vector_keys, with_vector_keys
 
@@ -167,3 +168,33 @@ def test_rounding_gives_one_spelling_per_value():
     assert x.select(rounded_text(pl.col("x"), 3).alias("k"))["k"].to_list() == [
         "100e1", "100e1", "123e0", "-123e-5", "0", "null", "nan",
     ]
+
+
+def test_feedback_applies_at_once_undo_restores_the_models_output(windows, tmp_path):
+    first, second, truth1 = windows
+    config = parse_config({"labels": {"db": str(tmp_path / "f.sqlite")}})
+    feedback = Feedback.from_config(config, threshold=THRESHOLD)
+    shown = feedback.apply(flag_everything(first))  # what the live view holds
+    assert {"vector_key", "model_score", "model_verdict"} <= set(shown.columns)
+    row = shown.filter(truth1 == "normal").row(0, named=True)
+
+    event = feedback.label(row, "normal")  # the `n` key
+    assert event.scope == "vector"
+    shown = feedback.apply(shown)
+    hit = shown.filter(pl.col("vector_key") == row["vector_key"])
+    assert (hit["verdict"] == "normal").all() and (hit["score"] < THRESHOLD).all()
+    assert (hit["model_score"] == 0.9).all()
+    assert feedback.apply(shown).equals(shown)  # applying again changes nothing
+
+    feedback.undo()  # the `u` key
+    restored = feedback.apply(shown)
+    assert (restored["verdict"] == "anomaly").all() and (restored["score"] == 0.9).all()
+    assert (restored["reasons"] == "knn p99").all()
+
+    # Another analyst's label, written by another connection, reaches this view too.
+    with LabelStore(tmp_path / "f.sqlite") as other:
+        other.add(row, "normal", scope="flow", who="bob")
+    again = feedback.apply(restored)
+    assert again.filter(pl.col("verdict") == "normal")["line"].to_list() == [row["line"]]
+    recorded = feedback.store.events().filter(pl.col("kind") == "label")
+    assert recorded["verdict"].to_list() == ["anomaly", "anomaly"]  # what the model had said
