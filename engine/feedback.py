@@ -11,8 +11,8 @@ that covers it:
    (protocol, DNS role, packets and bytes to `[labels] vector_digits` significant digits,
    duration octave, and the octaves of the client's flows and servers in its 10 s window).
 
-A `normal` label (a false positive) sets the verdict to `normal` and caps the score at half
-the threshold, so the flow leaves the queue; any other label sets the verdict to that class and
+A `normal` label (a false positive) sets the verdict to `normal` and scales the score into
+[0, threshold/10), so the flow leaves the queue and sinks below unjudged flows; any other label sets the verdict to that class and
 lifts the score to at least midway between the threshold and 1. Either way "analyst:<label>"
 is appended to the reasons. Everything is a join over whole columns; no loop over rows.
 """
@@ -30,6 +30,9 @@ from engine.schema import FLOW_KEY, NORMAL
 from engine.vectorkey import DEFAULT_DIGITS, client_expr, vector_keys, with_vector_keys
 
 _SUFFIX = r"\.(gz|bz2|xz|zst)$"
+# A confirmed false positive sinks below every flow the analyst has not judged: scaled into
+# [0, threshold * SINK), it keeps its order among other suppressed flows.
+SINK = 0.1
 
 
 def provenance_expr() -> pl.Expr:
@@ -143,7 +146,7 @@ class Suppressor:
                 pl.when(pl.col("__analyst").is_null())
                 .then(pl.col("score"))
                 .when(pl.col("__analyst") == NORMAL)
-                .then(pl.min_horizontal(pl.col("score"), pl.lit(self.threshold / 2)))
+                .then(pl.col("score") * pl.lit(self.threshold * SINK))
                 .otherwise(pl.max_horizontal(pl.col("score"), pl.lit(lifted)))
                 .alias("score"),
                 pl.coalesce("__analyst", "verdict").alias("verdict"),
