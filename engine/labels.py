@@ -513,15 +513,17 @@ class LabelStore:
         live = self.effective(events)
         if scope is not None:
             live = live.filter(pl.col("scope") == scope)
-        latest = live.group_by(list(IDENTITY), maintain_order=True).last().sort("id")
+        latest = live.unique(list(IDENTITY), keep="last").sort("id")
         undone = events.filter(pl.col("kind") == "undo")["target"]
+        notes = events.filter((pl.col("kind") == "note") & ~pl.col("id").is_in(undone.implode()))
+        if notes.height == 0:
+            return latest
         notes = (
-            events.filter((pl.col("kind") == "note") & ~pl.col("id").is_in(undone.implode()))
-            .with_columns(pl.col("ts_first").cast(pl.Datetime("ms")))
-            .group_by(list(IDENTITY), maintain_order=True)
-            .agg(pl.col("note").last().alias("flow_note"))
+            notes.with_columns(pl.col("ts_first").cast(pl.Datetime("ms")))
+            .unique(list(IDENTITY), keep="last")
+            .select(*IDENTITY, pl.col("note").alias("flow_note"))
         )
-        out = latest.join(notes, on=list(IDENTITY), how="left", nulls_equal=True)
+        out = latest.join(notes, on=list(IDENTITY), how="left", nulls_equal=True).sort("id")
         return out.with_columns(pl.coalesce("note", "flow_note").alias("note")).drop("flow_note")
 
 
