@@ -1,3 +1,3 @@
 """CLI subcommands, one module each; engine.cli imports them in this order."""
 
-COMMAND_MODULES: tuple[str, ...] = ("labels",)
+COMMAND_MODULES: tuple[str, ...] = ("parse", "rules", "labels")

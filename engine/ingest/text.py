@@ -1,0 +1,74 @@
+"""nfdump's fixed-column text formats: `-o line`, `-o long`, `-o extended` (1.6 and 1.7, -N)."""
+
+from __future__ import annotations
+
+import re
+
+import polars as pl
+
+from engine.ingest.assemble import from_text_fields
+
+_NUM = r"[0-9]+(?:\.[0-9]+)?(?: ?[KMGT])?"
+# One anchored pattern reads all three layouts: long adds flags+tos, extended adds pps/bps/bpp.
+RECORD = (
+    r"^(?P<ts>[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]+)?) +"
+    r"(?P<dur>(?:-?[0-9]+d +)?-?[0-9]+:-?[0-9]+:-?[0-9]+(?:\.[0-9]+)?|-?[0-9]+(?:\.[0-9]+)?) +"
+    r"(?P<proto>[A-Za-z0-9_-]+) +(?P<src>[^ ]+) +-> +(?P<dst>[^ ]+)"
+    r"(?: +(?P<flags>[.A-Z]{6,8}|[0-9]+) +(?P<tos>[0-9]+))?"
+    rf" +(?P<pkts>{_NUM}) +(?P<bytes>{_NUM})"
+    rf"(?: +(?P<pps>{_NUM}) +(?P<bps>{_NUM}) +(?P<bpp>{_NUM}))?"
+    r" +(?P<flows>[0-9]+) *$"
+)
+# `-o biline` (bidirectional flows): Out Pkt, In Pkt, Out Byte, In Byte, Flows. We keep the
+# in-direction counts, as the other formats' packets/bytes columns are the in-direction ones.
+BIRECORD = (
+    RECORD.split(r" +-> +")[0]
+    + r" +<-> +(?P<dst>[^ ]+)"
+    + r"(?: +(?P<flags>[.A-Z]{6,8}|[0-9]+) +(?P<tos>[0-9]+))?"
+    + rf" +(?P<opkts>{_NUM}) +(?P<pkts>{_NUM}) +(?P<obytes>{_NUM}) +(?P<bytes>{_NUM})"
+    + r" +(?P<flows>[0-9]+) *$"
+)
+_RECORD_PY = re.compile(RECORD)
+_BIRECORD_PY = re.compile(BIRECORD)
+HEADER = r"^Date first seen +Duration"
+FIELDS = ("ts", "dur", "proto", "src", "dst", "flags", "tos", "pkts", "bytes", "flows")
+
+
+def format_of_header(header: str) -> str:
+    if " pps " in header or " bps " in header:
+        return "extended"
+    if "In Pkt" in header or "Out Pkt" in header:
+        return "bilong" if " Flags " in header else "biline"
+    if " Flags " in header or " Tos " in header:
+        return "long"
+    return "line"
+
+
+def sniff_record(line: str) -> str | None:
+    m = _RECORD_PY.match(line)
+    if not m:
+        bi = _BIRECORD_PY.match(line)
+        if not bi:
+            return None
+        return "bilong" if bi.group("flags") is not None else "biline"
+    if m.group("pps") is not None:
+        return "extended"
+    return "long" if m.group("flags") is not None else "line"
+
+
+def parse_text(lines: pl.DataFrame, *, file: str) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """lines (n, text) -> (flows, rows that are not flows)."""
+    groups = lines.select("n", g=pl.col("text").str.extract_groups(RECORD)).unnest("g")
+    matched = groups["ts"].is_not_null()
+    fields = groups.filter(matched).select("n", *FIELDS)
+    unmatched = lines.filter(~matched)
+    bidir = unmatched.filter(pl.col("text").str.contains(" <-> ", literal=True))
+    if bidir.height:
+        bi = bidir.select("n", g=pl.col("text").str.extract_groups(BIRECORD)).unnest("g")
+        bi = bi.filter(pl.col("ts").is_not_null())
+        fields = pl.concat(
+            [fields, bi.select("n", *[c for c in FIELDS if c in bi.columns])], how="diagonal"
+        ).sort("n")
+    flows, valid = from_text_fields(fields, file=file)
+    parsed = fields.filter(valid)["n"]
+    return flows, lines.filter(~pl.col("n").is_in(parsed.implode()))

@@ -1,0 +1,61 @@
+"""Reading a dump in appended chunks gives exactly the frame of reading it whole."""
+
+from __future__ import annotations
+
+import gzip
+import random
+
+import pytest
+from polars.testing import assert_frame_equal
+
+from engine.ingest import Cursor, read_dump
+from tests.conftest import FIXTURES
+
+CASES = [
+    FIXTURES / "formats" / "isp-port53.nfdump-1.7.1.extended.txt.gz",
+    FIXTURES / "formats" / "isp-port53.nfdump-1.7.1.csv.txt.gz",
+    FIXTURES / "formats" / "small-lzo.nfdump-1.7.1.json.txt.gz",
+    FIXTURES / "formats" / "small-lzo.nfdump-1.7.8.ndjson.txt.gz",
+    FIXTURES / "formats" / "small-lzo.nfdump-1.7.8.csv-fast.txt.gz",
+    FIXTURES / "real" / "out1.gz",
+]
+
+
+@pytest.mark.parametrize("source", CASES, ids=lambda p: p.name)
+def test_appended_chunks_equal_whole_read(tmp_path, source):
+    data = gzip.decompress(source.read_bytes())
+    path = tmp_path / "dump.txt"
+    whole = read_dump(_write(path, data), final=True)
+    rng = random.Random(7)
+    path.write_bytes(b"")
+    cursor, frames, skipped, written = Cursor(), [], [], 0
+    while written < len(data):
+        written = min(len(data), written + rng.randint(1, max(2, len(data) // 8)))
+        path.write_bytes(data[:written])
+        result = read_dump(path, cursor, final=written == len(data))
+        cursor = result.cursor
+        frames.append(result.flows)
+        skipped.extend(result.skipped)
+    import polars as pl
+
+    assert_frame_equal(pl.concat(frames), whole.flows)
+    assert skipped == list(whole.skipped)
+    assert cursor.offset == len(data)
+
+
+def test_max_bytes_caps_each_read(tmp_path):
+    data = gzip.decompress(
+        (FIXTURES / "formats" / "isp-port53.nfdump-1.7.1.extended.txt.gz").read_bytes()
+    )
+    path = _write(tmp_path / "d.txt", data)
+    cursor, total, calls = Cursor(), 0, 0
+    while cursor.offset < len(data):
+        result = read_dump(path, cursor, final=True, max_bytes=20_000)
+        assert result.cursor.offset - cursor.offset <= 20_000
+        cursor, total, calls = result.cursor, total + result.flows.height, calls + 1
+    assert total == 1075 and calls > 5
+
+
+def _write(path, data):
+    path.write_bytes(data)
+    return path

@@ -1,0 +1,237 @@
+"""Conformance: our compiled filters select exactly the flows the real nfdump 1.7 selects.
+
+Both sides see the same real binary nfcapd files (tests/fixtures/nfcapd, provenance in
+tests/fixtures/README.md). Our side reads `nfdump -o json` of every flow into the canonical
+columns (an oracle independent of engine.ingest); nfdump's side is `nfdump -R DIR -o json FILTER`.
+Flows are identified by their whole JSON record, compared as multisets.
+
+Known, explained disagreements are asserted to be exactly what the explanation predicts:
+- records that end before they start (668 in the chrispassas sample): nfdump computes the
+  duration as an unsigned difference, so they have a huge duration there and a negative one here.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from collections import Counter
+from datetime import datetime
+
+import polars as pl
+import pytest
+
+from engine.config import Config
+from engine.rules import FilterError, RuleSet, compile_filter
+from engine.schema import FLOW_SCHEMA, PROTO_NAMES
+from tests.conftest import FIXTURES
+
+NFDUMP = shutil.which("nfdump")
+NFCAPD_DIR = FIXTURES / "nfcapd"
+
+pytestmark = [
+    pytest.mark.nfdump,
+    pytest.mark.skipif(NFDUMP is None, reason="needs the real nfdump binary"),
+]
+
+
+def nfdump_records(filter_text: str = "") -> list[dict]:
+    cmd = [str(NFDUMP), "-R", str(NFCAPD_DIR), "-o", "json"]
+    if filter_text:
+        cmd.append(filter_text)
+    out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
+    # With nothing selected nfdump 1.7.1 prints "[\nNo matching flows\n]", which is not JSON.
+    out = out.replace("No matching flows", "")
+    return json.loads(out) if out.strip() else []
+
+
+def record_key(record: dict) -> tuple:
+    return tuple(sorted(record.items()))
+
+
+def canonical_flows(records: list[dict]) -> pl.DataFrame:
+    rows = []
+    for i, r in enumerate(records):
+        first = datetime.fromisoformat(r["first"])
+        last = datetime.fromisoformat(r["last"])
+        icmp = "icmp_type" in r
+        rows.append(
+            {
+                "ts_first": first,
+                "ts_last": last,
+                "duration": (last - first).total_seconds(),  # negative when last < first
+                "proto": PROTO_NAMES.get(r["proto"], str(r["proto"])),
+                "src_addr": r.get("src4_addr") or r.get("src6_addr"),
+                # nfdump keeps ICMP type and code in the destination port: type * 256 + code
+                "src_port": 0 if icmp else r.get("src_port"),
+                "dst_port": r["icmp_type"] * 256 + r["icmp_code"] if icmp else r.get("dst_port"),
+                "dst_addr": r.get("dst4_addr") or r.get("dst6_addr"),
+                "tcp_flags": r.get("tcp_flags", "........"),
+                "tos": r.get("src_tos", 0),
+                "packets": r["in_packets"],
+                "bytes": r["in_bytes"],
+                "flows": 1,
+                "approx": False,
+                "file": "oracle",
+                "line": i,
+            }
+        )
+    return pl.DataFrame(rows, schema=FLOW_SCHEMA)
+
+
+@pytest.fixture(scope="module")
+def corpus() -> tuple[pl.DataFrame, list[tuple]]:
+    records = nfdump_records()
+    assert len(records) == 3018 + 6583 + 8735 + 10
+    return canonical_flows(records), [record_key(r) for r in records]
+
+
+def ours(corpus, text: str) -> Counter:
+    flows, keys = corpus
+    return Counter(keys[i] for i in flows.filter(compile_filter(text))["line"].to_list())
+
+
+def theirs(text: str) -> Counter:
+    return Counter(record_key(r) for r in nfdump_records(text))
+
+
+DEFAULT_RULES = [rc.filter for rc in Config().rules]
+
+# Filters both sides must agree on exactly. (ours, nfdump's) when nfdump lacks our spelling.
+AGREE: list[str | tuple[str, str]] = [
+    *DEFAULT_RULES,
+    "any",
+    "proto udp and src port 53",
+    "proto tcp",
+    "proto 17",
+    "proto icmp",
+    "proto icmp6",
+    "proto udp or proto tcp",
+    "port 53",
+    "src port 53",
+    "dst port 53",
+    "not port 53",
+    "port in [53 443 853]",
+    "src port > 1023 and dst port < 1024",
+    "src and dst port 53",
+    "src or dst port 53",
+    "src and dst net 127.40.0.0/16",
+    "port 771",  # ICMP port unreachable (type 3, code 3)
+    "net 10.0.0.0/8",
+    "net 127.10.0.0/16",
+    "src net 127.40.160.0/19",
+    "dst net 192.168.0.0 255.255.0.0",
+    "net 170.80.156.0/22",
+    "host 127.40.4.10",
+    "src ip 127.10.66.7",
+    "dst host 170.80.156.33",
+    "ip in [127.10.0.53 127.40.4.0/24]",
+    "ipv6",
+    "ipv4",
+    "host 2804:3714:2::d",
+    "src ip 2a03:2880:f259:c8:face:b00c:0:167",
+    "net 2804:3714::/32",
+    "dst net fe80::/10",
+    "net 2001:620::/32",
+    "packets > 1k",
+    "packets > 1",
+    "packets = 1",
+    "bytes > 1000",
+    "bytes <= 40",
+    "bytes ge 1k and bytes lt 2k",
+    "flows > 1",
+    "flags S and not flags A",
+    "flags A",
+    "flags SA",
+    "flags X",
+    "flags > 16",
+    "flags 2",
+    "bpp < 100",
+    "bpp > 1000",
+    "bpp = 28",
+    "pps > 10",
+    "pps = 0",
+    "bps > 10k",
+    "bps > 1m",
+    "duration = 0",
+    "tos > 0",
+    "tos 184",
+    "not (proto udp or proto tcp)",
+    "proto udp and not (src port 53 or dst port 53)",
+    "(port 53 and bytes > 500) or (flags S and packets > 1)",
+    ("packets => 2", "packets >= 2"),
+    ("proto udp && port 53 || proto tcp", "proto udp and port 53 or proto tcp"),
+    ("! port 53", "not port 53"),
+]
+
+# Filters whose disagreement is explained; the value names the rows allowed to differ.
+DURATION_WRAPS = "flows that end before they start (nfdump: unsigned, huge duration)"
+EXPLAINED: dict[str, str] = {
+    "duration > 1000": DURATION_WRAPS,
+    "duration < 100": DURATION_WRAPS,
+    "duration >= 1": DURATION_WRAPS,
+}
+
+
+def _pair(item: str | tuple[str, str]) -> tuple[str, str]:
+    return item if isinstance(item, tuple) else (item, item)
+
+
+@pytest.mark.parametrize("item", AGREE, ids=lambda i: _pair(i)[0][:60])
+def test_filter_selects_what_nfdump_selects(corpus, item):
+    mine, nfdumps = _pair(item)
+    got, want = ours(corpus, mine), theirs(nfdumps)
+    assert got == want, f"{mine!r}: ours {sum(got.values())}, nfdump {sum(want.values())}"
+
+
+@pytest.mark.parametrize("text", list(EXPLAINED))
+def test_explained_disagreements_are_only_the_explained_rows(corpus, text):
+    flows, keys = corpus
+    got, want = ours(corpus, text), theirs(text)
+    differing = set((got - want) + (want - got))
+    assert differing, "no longer disagrees: move it to AGREE"
+    wrapped = {keys[i] for i in flows.filter(pl.col("ts_last") < pl.col("ts_first"))["line"].to_list()}
+    assert differing <= wrapped
+    # On every other flow the two agree exactly.
+    assert {k: v for k, v in got.items() if k not in wrapped} == {k: v for k, v in want.items() if k not in wrapped}
+
+
+def test_the_corpus_exercises_the_rules(corpus):
+    """Guard against a vacuous pass: the real data fires most rules and many primitives."""
+    flows, _ = corpus
+    labels = RuleSet.from_config(Config().rules).apply(flows)["rule_label"].value_counts()
+    fired = set(labels["rule_label"].drop_nulls().to_list())
+    assert {"amplification", "zero_packet", "tunnel"} <= fired
+    counts = {text: sum(theirs(text).values()) for text in ("ipv6", "flags S and not flags A", "pps > 10", "tos > 0")}
+    assert all(n > 0 for n in counts.values()), counts
+
+
+# Our error cases that nfdump rejects too (it has no position, only "syntax error at ..."),
+# and spellings both accept. Our extensions (=>, C/E flags) are left out on purpose.
+REJECTED_BY_BOTH = [
+    "packets > x", "prot udp", "port 53)", "(port 53", ")", "port 53 and", "port 53 or or port 54",
+    "not", "port 53 port 54", "proto xyz", "proto", "port 70000", "ip 10.0.0", "net 10.0.0.0",
+    "flags SZ", "bytes != 3", "duration > 1.5", "bytes = = 1", "port in [53",
+]
+ACCEPTED_BY_BOTH = [
+    "", "any", "PROTO Udp AND NOT Src Port 53", "proto udp && ! src port 53", "packets gt 1K",
+    "bytes < 0x3e8", "net 10.1.2.99/24", "ip in [10.1.2.3 172.16.0.0/16]", "flags 2", "inet6",
+    "src tos > 0", "port in [ 53, 853 ]", "port 53 # comment", "dst host 2001:db8::35",
+]
+
+
+def nfdump_accepts(text: str) -> bool:
+    return subprocess.run([str(NFDUMP), "-Z", text], capture_output=True).returncode == 0
+
+
+@pytest.mark.parametrize("text", REJECTED_BY_BOTH)
+def test_what_we_reject_nfdump_rejects(text):
+    with pytest.raises(FilterError):
+        compile_filter(text)
+    assert not nfdump_accepts(text)
+
+
+@pytest.mark.parametrize("text", ACCEPTED_BY_BOTH)
+def test_what_nfdump_accepts_we_accept(text):
+    compile_filter(text)
+    assert nfdump_accepts(text)
