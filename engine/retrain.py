@@ -12,6 +12,7 @@ Then (by default) it is refitted on the whole window, written beside the older v
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -74,16 +75,11 @@ def _read(flows_source: pl.DataFrame | Sequence[str | Path], config: Any) -> pl.
 
 
 def rule_targets(flows: pl.DataFrame, config: Any) -> pl.Series:
-    """The rules' label per flow (normal where no rule fires): the Detector's own helper when
-    it has one, so training here and in `flowtriage train` agree."""
-    try:
-        from engine.detect import training_labels
-    except ImportError:
-        from engine.rules import RuleSet
+    """The rules' label per flow (normal where no rule fires)."""
+    from engine.rules import RuleSet
 
-        applied = RuleSet.from_config(config.rules).apply(flows)
-        return applied["rule_label"].fill_null(NORMAL).alias("label")
-    return training_labels(flows, config)
+    applied = RuleSet.from_config(config.rules).apply(flows)
+    return applied["rule_label"].fill_null(NORMAL).alias("label")
 
 
 def training_targets(
@@ -130,13 +126,15 @@ def per_class_f1(truth: pl.Series, verdict: pl.Series) -> dict[str, float]:
 
 
 def _fresh_detector(base_model: Any) -> Any:
+    """An unfitted Detector with the base model's constructor parameters (its settings, not
+    its learned state), or the default Detector when there is no base model."""
     from engine.detect import Detector
 
-    if base_model is not None and hasattr(base_model, "get_params"):
-        from sklearn.base import clone
-
-        return clone(base_model)
-    return Detector()
+    if base_model is None:
+        return Detector()
+    cls = type(base_model)
+    names = [p for p in inspect.signature(cls.__init__).parameters if p != "self"]
+    return cls(**{p: getattr(base_model, p) for p in names if hasattr(base_model, p)})
 
 
 def _macro(scores: dict[str, float]) -> float:
