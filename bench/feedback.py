@@ -109,6 +109,7 @@ def simulate(args, flows, truth, detector, config, *, feedback: bool,
     base = with_vector_keys(detector.score(flows))
     current = base
     answered = np.zeros(flows.height, dtype=bool)
+    retrains: list[bool] = []
     rows = [{"answers": 0, **metrics(current, order, truth_np, answered)}]
     started = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
@@ -122,13 +123,17 @@ def simulate(args, flows, truth, detector, config, *, feedback: bool,
                           who="oracle")
                 if retrain_every and step % retrain_every == 0:
                     result = retrain(flows, store, detector, config, save=False)
-                    detector = result.detector
-                    threshold = float(getattr(detector, "threshold", threshold))
-                    base = with_vector_keys(detector.score(flows))
+                    retrains.append(result.accepted)
+                    if result.accepted:  # as the app does: swap only if not worse
+                        detector = result.detector
+                        threshold = float(getattr(detector, "threshold", threshold))
+                        base = with_vector_keys(detector.score(flows))
                 current = Suppressor.from_store(store, threshold).apply(base)
             if step in CHECKPOINTS:
                 rows.append({"answers": step, **metrics(current, order, truth_np, answered)})
         store.close()
+    if retrains:
+        print(f"retrains accepted (holdout not worse): {sum(retrains)} of {len(retrains)}")
     return rows, time.perf_counter() - started
 
 
