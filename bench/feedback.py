@@ -1,6 +1,7 @@
 """Simulated analyst: does feedback put more true attacks in front of the analyst?
 
-Replays the bundled lab-dev corpus with the attack classes sampled down to about 1% of flows,
+Replays the bundled lab-dev corpus with the attack classes sampled down to about 1% of flows
+(by default as whole bursts, so that a rare attack keeps its own window context),
 scores it once with the Detector, then lets an oracle that knows the truth labels answer the
 top-ranked unanswered flow, one at a time, as an analyst would: a normal flow gets `n`
 (label `normal`, scope `vector`), an attack gets `l` with its class (scope `vector`). Each
@@ -36,13 +37,15 @@ from engine.config import load_config  # noqa: E402
 from engine.feedback import Suppressor, provenance_expr  # noqa: E402
 from engine.labels import LabelStore  # noqa: E402
 from engine.schema import NORMAL  # noqa: E402
-from engine.vectorkey import with_vector_keys  # noqa: E402
+from engine.vectorkey import CONTEXT_WINDOW, client_expr, with_vector_keys  # noqa: E402
 
 CORPUS = ROOT / "data" / "samples" / "lab-dev"
 CHECKPOINTS = (0, 25, 50, 100)
 
 
-def load_replay(shape: str, attack_share: float, seed: int) -> tuple[pl.DataFrame, pl.Series]:
+def load_replay(
+    shape: str, attack_share: float, seed: int, sampling: str = "bursts"
+) -> tuple[pl.DataFrame, pl.Series]:
     from engine.ingest import read_flows
 
     shapes = ("routerlike", "nfpcapd") if shape == "both" else (shape,)
@@ -57,10 +60,28 @@ def load_replay(shape: str, attack_share: float, seed: int) -> tuple[pl.DataFram
     flows = pl.concat(frames).filter(pl.col("truth").is_not_null())
     normal = flows.filter(pl.col("truth") == NORMAL)
     attacks = flows.filter(pl.col("truth") != NORMAL)
-    keep = min(attacks.height, round(attack_share / (1 - attack_share) * normal.height))
-    attacks = attacks.sample(n=keep, seed=seed)
+    budget = min(attacks.height, round(attack_share / (1 - attack_share) * normal.height))
+    if sampling == "flows":
+        attacks = attacks.sample(n=budget, seed=seed)
+    else:
+        attacks = sample_bursts(attacks, budget, seed)
     replay = pl.concat([normal, attacks]).sort("ts_first", maintain_order=True)
     return replay.drop("truth"), replay["truth"]
+
+
+def sample_bursts(attacks: pl.DataFrame, budget: int, seed: int) -> pl.DataFrame:
+    """Whole bursts (one attacking client's flows of one class in one 10 s window), in random
+    order, each taken if it still fits the budget: a rare attack keeps its own context."""
+    burst = [client_expr(), pl.col("truth"), pl.col("ts_first").dt.truncate(CONTEXT_WINDOW)]
+    grouped = attacks.with_columns(pl.struct(burst).rank("dense").alias("__burst"))
+    sizes = grouped.group_by("__burst").len().sort("__burst")
+    order = np.random.default_rng(seed).permutation(sizes.height)
+    chosen, left = [], budget
+    for burst_id, size in sizes[order].iter_rows():
+        if size <= left:
+            chosen.append(burst_id)
+            left -= size
+    return grouped.filter(pl.col("__burst").is_in(chosen)).drop("__burst")
 
 
 def get_detector(args, flows: pl.DataFrame, config) -> tuple[object, str]:
@@ -141,6 +162,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--shape", choices=("routerlike", "nfpcapd", "both"), default="routerlike")
     parser.add_argument("--attack-share", type=float, default=0.01)
+    parser.add_argument("--sampling", choices=("bursts", "flows"), default="bursts",
+                        help="keep whole attack bursts (client, class, 10 s window; default) "
+                        "or sample single attack flows (thins every attack out of its context)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--retrain-every", type=int, default=0, help="0 = never")
     parser.add_argument("--model", help="a model file (default: the bundled model)")
@@ -149,11 +173,13 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     config = load_config(ROOT / "config.toml")
 
-    flows, truth = load_replay(args.shape, args.attack_share, args.seed)
+    flows, truth = load_replay(args.shape, args.attack_share, args.seed, args.sampling)
     detector, how = get_detector(args, flows, config)
     attacks = int((truth != NORMAL).sum())
     print(f"lab-dev {args.shape}: {flows.height} flows, {attacks} attack flows "
-          f"({attacks / flows.height:.2%}), seed {args.seed}; detector: {how}")
+          f"({attacks / flows.height:.2%}, sampled as {args.sampling}), seed {args.seed}; "
+          f"detector: {how}")
+    print("attack flows by class:", dict(truth.filter(truth != NORMAL).value_counts().iter_rows()))
     runs = [("no feedback", False, None), ("suppression", True, None)]
     if args.retrain_every:
         runs.append((f"suppression + retrain/{args.retrain_every}", True, args.retrain_every))
