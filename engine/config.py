@@ -45,6 +45,9 @@ class WatchConfig:
 class ModelConfig:
     path: str = ""
     threshold: float = 0.5
+    classifier: str = "extratrees"
+    outlier: str = "iforest"
+    outlier_percentile: float = 99.9
 
 
 @dataclass(frozen=True)

@@ -3,15 +3,12 @@ the 10-column csv of 1.7.6+, and 1.7.6+ `csv-fast` (epoch milliseconds)."""
 
 from __future__ import annotations
 
-import io
 from dataclasses import dataclass
 
 import polars as pl
 
-from engine.ingest.assemble import finish, parse_ts
+from engine.ingest import exprs
 from engine.ingest.timezones import epoch_ms_to_wall
-from engine.ingest.values import ICMP_PROTOS, MAX_DURATION_S, icmp_port, proto_name, tcp_flags
-from engine.schema import empty_flows
 
 
 @dataclass(frozen=True)
@@ -36,8 +33,8 @@ CSV48 = CsvLayout(
         2: ("td", pl.Float64),
         3: ("sa", pl.String),
         4: ("da", pl.String),
-        5: ("sp", pl.String),
-        6: ("dp", pl.String),
+        5: ("sp", pl.Int32),
+        6: ("dp", pl.Int32),
         7: ("pr", pl.String),
         8: ("flg", pl.String),
         10: ("stos", pl.Int16),
@@ -54,9 +51,9 @@ CSV176 = CsvLayout(
         1: ("td", pl.Float64),
         2: ("pr", pl.String),
         3: ("sa", pl.String),
-        4: ("sp", pl.String),
+        4: ("sp", pl.Int32),
         5: ("da", pl.String),
-        6: ("dp", pl.String),
+        6: ("dp", pl.Int32),
         7: ("ipkt", pl.Int64),
         8: ("ibyt", pl.Int64),
         9: ("fl", pl.Int32),
@@ -71,9 +68,9 @@ CSVFAST = CsvLayout(
         3: ("last_ms", pl.Int64),
         4: ("pr", pl.String),
         5: ("sa", pl.String),
-        6: ("sp", pl.String),
+        6: ("sp", pl.Int32),
         7: ("da", pl.String),
-        8: ("dp", pl.String),
+        8: ("dp", pl.Int32),
         13: ("flg", pl.String),
         14: ("stos", pl.Int16),
         15: ("ipkt", pl.Int64),
@@ -85,70 +82,49 @@ LAYOUTS = {layout.name: layout for layout in (CSV48, CSV176, CSVFAST)}
 TRAILER_MARKERS = (b"\nSummary\n", b"\nSummary\r\n", b"\nNo matching flows")
 
 
-def _ports(series: pl.Series, icmp: pl.Series) -> pl.Series:
-    plain = series.cast(pl.Int32, strict=False)
-    if plain.null_count() == series.null_count() or not icmp.any():
-        return plain
-    return plain.fill_null(icmp_port(series.cast(pl.String)))
-
-
 def build(layout: CsvLayout, raw: pl.DataFrame, *, file: str, timezone: str):
     """raw: one column per field of `layout` (String or already typed) plus line numbers `n`."""
-    height = raw.height
-    if height == 0:
-        return empty_flows(), pl.Series([], dtype=pl.Boolean)
-    col = {field: raw[field].cast(dtype, strict=False) for field, dtype in layout.columns.values()}
-    proto = proto_name(col["pr"])
-    icmp = proto.is_in(ICMP_PROTOS)
-    if layout is CSVFAST:
-        ts_first = epoch_ms_to_wall(col["first_ms"], timezone)
-        ts_last = epoch_ms_to_wall(col["last_ms"], timezone)
-        duration = (col["last_ms"] - col["first_ms"]).cast(pl.Float64) / 1000.0
-    elif layout is CSV48:
-        ts_first = parse_ts(col["ts"])
-        ts_last = parse_ts(col["te"])
-        duration = col["td"]
-    else:
-        ts_first = parse_ts(col["ts"])
-        duration = col["td"]
-        ok = duration.is_between(0, MAX_DURATION_S)
-        ts_last = (
-            pl.DataFrame({"f": ts_first, "d": duration, "ok": ok})
-            .select(
-                pl.when(pl.col("ok"))
-                .then(pl.col("f") + pl.duration(milliseconds=(pl.col("d") * 1000).round(0)))
-                .otherwise(pl.col("f"))
-            )
-            .to_series()
-        )
-    none_str = pl.Series([None] * height, dtype=pl.String)
-    frame = pl.DataFrame(
-        {
-            "ts_first": ts_first,
-            "ts_last": ts_last,
-            "duration": duration,
-            "proto": proto,
-            "src_addr": col["sa"].str.strip_chars(),
-            "src_port": _ports(col["sp"], pl.Series([False] * height)),
-            "dst_addr": col["da"].str.strip_chars(),
-            "dst_port": _ports(col["dp"], icmp),
-            "tcp_flags": tcp_flags(col["flg"]) if "flg" in col else none_str,
-            "tos": col["stos"] if "stos" in col else pl.Series([None] * height, dtype=pl.Int16),
-            "packets": col["ipkt"],
-            "bytes": col["ibyt"],
-            "flows": col["fl"] if "fl" in col else pl.Series([1] * height, dtype=pl.Int32),
-            "approx": pl.Series([False] * height),
-            "line": raw["n"],
-        }
+    c = {field: pl.col(field).cast(dtype, strict=False) for field, dtype in layout.columns.values()}
+    dp_text = raw.schema["dp"] == pl.String and bool(
+        raw["dp"].str.contains(".", literal=True).any()
     )
-    return finish(frame, file)
+    columns = {
+        "proto": exprs.proto(pl.col("pr").cast(pl.String)),
+        "src_addr": pl.col("sa"),
+        "src_port": exprs.port(pl.col("sp"), type_code=False),
+        "dst_addr": pl.col("da"),
+        "dst_port": exprs.port(pl.col("dp"), type_code=dp_text),
+        "packets": c["ipkt"],
+        "bytes": c["ibyt"],
+        "line": pl.col("n"),
+    }
+    if "flg" in c:
+        columns["tcp_flags"] = exprs.tcp_flags(pl.col("flg"))
+    if "stos" in c:
+        columns["tos"] = c["stos"]
+    if "fl" in c:
+        columns["flows"] = c["fl"]
+    if layout is CSVFAST:
+        columns["ts_first"] = epoch_ms_to_wall(c["first_ms"], timezone)
+        columns["ts_last"] = epoch_ms_to_wall(c["last_ms"], timezone)
+        columns["duration"] = (c["last_ms"] - c["first_ms"]).cast(pl.Float64) / 1000.0
+    else:
+        columns["ts_first"] = exprs.ts(pl.col("ts"))
+        columns["duration"] = c["td"]
+        if layout is CSV48:
+            columns["ts_last"] = exprs.ts(pl.col("te"))
+    return exprs.build(raw, columns, file=file)
 
 
 def parse_csv_lines(layout: CsvLayout, lines: pl.DataFrame, *, file: str, timezone: str):
     """Exact path: lines (n, text) split with whole-column string ops; bad rows returned."""
     parts = lines.select("n", p=pl.col("text").str.splitn(",", layout.width + 1)).unnest("p")
     raw = parts.select(
-        "n", *[pl.col(f"field_{i}").alias(field) for i, (field, _) in layout.columns.items()]
+        "n",
+        *[
+            pl.col(f"field_{i}").str.strip_chars().alias(field)
+            for i, (field, _) in layout.columns.items()
+        ],
     )
     flows, valid = build(layout, raw, file=file, timezone=timezone)
     return flows, lines.filter(~valid)
@@ -163,17 +139,24 @@ def parse_csv_body(layout: CsvLayout, body: bytes, first_line: int, *, file: str
     if not body:
         return None
     expected = body.count(b"\n") + (0 if body.endswith(b"\n") else 1)
+    first = body[: body.find(b"\n")] if b"\n" in body else body
+    width = first.count(b",") + 1
+    if width < layout.width:
+        return None
+    names = [f"_{i}" for i in range(width)]
+    for index, (field, _) in layout.columns.items():
+        names[index] = field
+    schema = {name: pl.String for name in names}
+    schema.update({field: dtype for field, dtype in layout.columns.values()})
     try:
         raw = pl.read_csv(
-            io.BytesIO(body),
+            body,
             has_header=False,
+            schema=schema,
             columns=list(layout.columns),
-            new_columns=[field for field, _ in layout.columns.values()],
-            schema_overrides={field: dtype for field, dtype in layout.columns.values()},
             quote_char=None,
             truncate_ragged_lines=True,
             encoding="utf8-lossy",
-            infer_schema=False,
         )
     except Exception:
         return None
@@ -183,4 +166,4 @@ def parse_csv_body(layout: CsvLayout, body: bytes, first_line: int, *, file: str
     flows, valid = build(layout, raw, file=file, timezone=timezone)
     if not bool(valid.all()):
         return None
-    return flows
+    return flows, expected

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import re
 
+import polars as pl
+
 from engine.ingest import csvfmt, jsonfmt, text
 
 # (regex on a header line, format name or None when the header itself names it)
@@ -15,8 +17,23 @@ HEADERS: tuple[tuple[str, str | None], ...] = (
     (jsonfmt.ARRAY_START, "json"),
 )
 ANY_HEADER = "|".join(f"(?:{pattern})" for pattern, _ in HEADERS)
-# Cheap byte markers: a header anywhere but the first line means the layout changes mid-text.
-HEADER_MARKERS = (b"\nDate first seen", b"\nts,te,td,", b"\nfirstSeen,", b"\ncnt,af,", b"\n[")
+HEADER_PREFIXES = ("Date first seen", "ts,te,td,", "firstSeen,", "cnt,af,")
+
+
+def header_mask(texts: pl.Series) -> pl.Series:
+    """Which lines are headers; literal prefix tests first, the regex only on candidates."""
+    t = (
+        texts.to_frame("t")
+        .select(
+            pl.any_horizontal([pl.col("t").str.starts_with(p) for p in HEADER_PREFIXES])
+            | ((pl.col("t").str.len_bytes() < 8) & pl.col("t").str.contains("[", literal=True))
+        )
+        .to_series()
+    )
+    if not t.any():
+        return t
+    return t & texts.str.contains(ANY_HEADER)
+
 
 TRAILER = (
     r"^(?:Summary:|Summary\s*$|Time window:|Total flows processed:|Total records processed:"

@@ -21,7 +21,6 @@ def split_lines(buf: bytes) -> pl.Series:
             schema={"text": pl.String},
             truncate_ragged_lines=True,
             encoding="utf8-lossy",
-            missing_utf8_is_empty_string=True,
             raise_if_empty=False,
         )
         text = frame["text"]

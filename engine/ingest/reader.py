@@ -75,7 +75,7 @@ def read_dump(
         results: list[ReadResult] = []
         current = cursor
         while True:
-            want = min(CHUNK_BYTES, budget)
+            want = _line_aligned(fh, current.offset, min(CHUNK_BYTES, budget), size)
             fh.seek(current.offset)
             region = fh.read(want)
             at_eof = current.offset + len(region) >= size
@@ -89,6 +89,18 @@ def read_dump(
             if at_eof or budget <= 0 or consumed == 0:
                 break
     return _merge(results, current)
+
+
+def _line_aligned(fh, offset: int, want: int, size: int) -> int:
+    """Shrink a read so it ends just after a newline (no copy to trim a partial line later)."""
+    end = offset + want
+    if end >= size:
+        return size - offset
+    probe = min(want, 1 << 16)
+    fh.seek(end - probe)
+    window = fh.read(probe)
+    cut = window.rfind(b"\n")
+    return want - probe + cut + 1 if cut >= 0 else want
 
 
 def read_flows(
@@ -129,25 +141,27 @@ def _csv_fast_path(region: bytes, *, file: str, cursor: Cursor, final: bool, tz:
     fmt = header_fmt or cursor.format
     if fmt not in csvfmt.LAYOUTS or first_nl < 0:
         return None
-    if any(region.find(marker, first_nl) >= 0 for marker in detect.HEADER_MARKERS):
-        return None
+    # No scan for other headers here: any foreign line fails the typed read or validation
+    # below, and the exact line path takes over.
     body_start = first_nl + 1 if header_fmt else 0
     body_end = len(region)
+    # the Summary block closes a dump: look for it only near the end
+    tail_from = max(body_start, len(region) - 512)
     for marker in csvfmt.TRAILER_MARKERS:
-        pos = region.find(marker, max(body_start - 1, 0))
+        pos = region.find(marker, max(tail_from - 1, 0))
         if pos >= 0:
             body_end = min(body_end, pos + 1)
     body = region[body_start:body_end]
     if not body:
         return None
     head_lines = 1 if header_fmt else 0
-    flows = csvfmt.parse_csv_body(
+    parsed = csvfmt.parse_csv_body(
         csvfmt.LAYOUTS[fmt], body, cursor.line + head_lines + 1, file=file, timezone=tz
     )
-    if flows is None:
+    if parsed is None:
         return None
+    flows, body_lines = parsed
     layout = first_line if header_fmt else cursor.layout
-    body_lines = body.count(b"\n") + (0 if body.endswith(b"\n") else 1)
     parts = [flows]
     skipped: list[SkippedLine] = []
     if header_fmt:
@@ -179,7 +193,7 @@ def _parse_lines(region: bytes, *, file: str, cursor: Cursor, final: bool, tz: s
             "text": texts,
         }
     )
-    is_header = texts.str.contains(detect.ANY_HEADER)
+    is_header = detect.header_mask(texts)
     header_rows = is_header.arg_true().to_list()
     # segments: [start, stop) row ranges, each with one layout
     bounds = [0, *header_rows, texts.len()]

@@ -6,6 +6,7 @@ import re
 
 import polars as pl
 
+from engine.ingest import fixedwidth
 from engine.ingest.assemble import from_text_fields
 
 _NUM = r"[0-9]+(?:\.[0-9]+)?(?: ?[KMGT])?"
@@ -13,7 +14,7 @@ _NUM = r"[0-9]+(?:\.[0-9]+)?(?: ?[KMGT])?"
 RECORD = (
     r"^(?P<ts>[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]+)?) +"
     r"(?P<dur>(?:-?[0-9]+d +)?-?[0-9]+:-?[0-9]+:-?[0-9]+(?:\.[0-9]+)?|-?[0-9]+(?:\.[0-9]+)?) +"
-    r"(?P<proto>[A-Za-z0-9_-]+) +(?P<src>[^ ]+) +-> +(?P<dst>[^ ]+)"
+    r"(?P<proto>[A-Za-z0-9_-]+) +(?P<src>[^ ]+) +(?P<arrow>->) +(?P<dst>[^ ]+)"
     r"(?: +(?P<flags>[.A-Z]{6,8}|[0-9]+) +(?P<tos>[0-9]+))?"
     rf" +(?P<pkts>{_NUM}) +(?P<bytes>{_NUM})"
     rf"(?: +(?P<pps>{_NUM}) +(?P<bps>{_NUM}) +(?P<bpp>{_NUM}))?"
@@ -22,7 +23,7 @@ RECORD = (
 # `-o biline` (bidirectional flows): Out Pkt, In Pkt, Out Byte, In Byte, Flows. We keep the
 # in-direction counts, as the other formats' packets/bytes columns are the in-direction ones.
 BIRECORD = (
-    RECORD.split(r" +-> +")[0]
+    RECORD.split(r" +(?P<arrow>->) +")[0]
     + r" +<-> +(?P<dst>[^ ]+)"
     + r"(?: +(?P<flags>[.A-Z]{6,8}|[0-9]+) +(?P<tos>[0-9]+))?"
     + rf" +(?P<opkts>{_NUM}) +(?P<pkts>{_NUM}) +(?P<obytes>{_NUM}) +(?P<bytes>{_NUM})"
@@ -58,6 +59,23 @@ def sniff_record(line: str) -> str | None:
 
 def parse_text(lines: pl.DataFrame, *, file: str) -> tuple[pl.DataFrame, pl.DataFrame]:
     """lines (n, text) -> (flows, rows that are not flows)."""
+    fast = None
+    if lines.height >= fixedwidth._MIN_ROWS:
+        layout = fixedwidth.learn(lines["text"], _RECORD_PY)
+        if layout is not None:
+            fast, handled = fixedwidth.parse_fixed(lines, layout, file=file)
+            if bool(handled.all()):
+                return fast, lines.clear()
+            lines = lines.filter(~handled)
+    flows, rest = _parse_regex(lines, file=file)
+    if fast is None or fast.height == 0:
+        return flows, rest
+    if flows.height == 0:
+        return fast, rest
+    return pl.concat([fast, flows]).sort("line"), rest
+
+
+def _parse_regex(lines: pl.DataFrame, *, file: str) -> tuple[pl.DataFrame, pl.DataFrame]:
     groups = lines.select("n", g=pl.col("text").str.extract_groups(RECORD)).unnest("g")
     matched = groups["ts"].is_not_null()
     fields = groups.filter(matched).select("n", *FIELDS)

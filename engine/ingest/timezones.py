@@ -32,7 +32,7 @@ def resolve_zone(name: str) -> str:
     return "UTC"
 
 
-def epoch_ms_to_wall(ms: pl.Series, zone: str) -> pl.Series:
+def epoch_ms_to_wall(ms: pl.Expr, zone: str) -> pl.Expr:
     zone = resolve_zone(zone)
     ts = pl.from_epoch(ms.cast(pl.Int64, strict=False), time_unit="ms")
     if zone in ("UTC", "Etc/UTC"):
