@@ -3,7 +3,7 @@
 Training targets: every flow's rule label (no rule = normal), overridden wherever an analyst
 label covers the flow (the same matching as the Suppressor: the flow itself, its source in the
 labelled window, or its feature vector), and analyst rows weigh `[labels] analyst_weight`.
-The latest `holdout_fraction` of the window (by ts_first) is held back: the candidate is fitted
+The latest `holdout_fraction` of the flows (by ts_first) is held back: the candidate is fitted
 on the rest, and old and candidate models are scored on the slice against those targets. The
 candidate is accepted for a hot swap when its macro-F1 there is not lower than the old model's.
 Then (by default) it is refitted on the whole window, written beside the older versions as
@@ -48,7 +48,10 @@ class RetrainResult:
 
     def summary(self) -> str:
         """One line for the status bar."""
-        verb = "swapped in" if self.accepted else "kept the old model"
+        if not self.f1_before:
+            verb = "first model"
+        else:
+            verb = "swapped in" if self.accepted else "kept the old model"
         classes = ", ".join(
             f"{c} {self.f1_before.get(c, 0.0):.2f}->{self.f1_after.get(c, 0.0):.2f}"
             for c in sorted(set(self.f1_before) | set(self.f1_after))
@@ -103,15 +106,17 @@ def training_targets(
 
 
 def time_split(flows: pl.DataFrame, fraction: float) -> tuple[pl.Series, pl.Series]:
-    """Masks (train, holdout): the holdout is the latest `fraction` of the time window."""
+    """Masks (train, holdout): the holdout is the latest `fraction` of the flows by ts_first
+    (flows sharing the cutoff instant all go to the holdout, so no instant is split)."""
     if not 0.0 < fraction < 1.0:
         raise UserError(f"holdout_fraction must be between 0 and 1, got {fraction}")
     ts = flows["ts_first"]
-    start, end = ts.min(), ts.max()
-    if start is None or start == end:
+    if ts.n_unique() < 2:
         raise UserError("retraining needs flows spanning some time (one instant given)")
-    cutoff = start + (end - start) * (1.0 - fraction)
+    cutoff = ts.sort().gather(int(round((1.0 - fraction) * (ts.len() - 1))))[0]
     holdout = ts >= cutoff
+    if holdout.all():  # the cutoff fell on the first instant
+        holdout = ts > ts.min()
     return ~holdout, holdout
 
 

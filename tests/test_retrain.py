@@ -35,8 +35,16 @@ def test_the_holdout_is_the_latest_slice_of_the_window():
     start = datetime(2027, 1, 11, 1, 0)
     flows = pl.DataFrame({"ts_first": [start + timedelta(seconds=s) for s in range(100)]})
     train, holdout = time_split(flows, 0.2)
-    assert holdout.sum() == 20 and train.sum() == 80
+    assert holdout.sum() == 21 and train.sum() == 79
     assert flows.filter(train)["ts_first"].max() < flows.filter(holdout)["ts_first"].min()
+    # By flows, not by clock: a long quiet tail does not leave the holdout nearly empty.
+    tail = pl.DataFrame({"ts_first": [start + timedelta(seconds=s) for s in range(99)]
+                         + [start + timedelta(hours=5)]})
+    assert time_split(tail, 0.2)[1].sum() == 21
+    # One busy instant is never split between the two sides.
+    same = pl.DataFrame({"ts_first": [start] * 90 + [start + timedelta(seconds=1)] * 10})
+    train, holdout = time_split(same, 0.2)
+    assert train.sum() == 90 and holdout.sum() == 10
     with pytest.raises(UserError, match="between 0 and 1"):
         time_split(flows, 1.5)
     with pytest.raises(UserError, match="spanning some time"):
@@ -75,13 +83,15 @@ def test_retrain_writes_a_version_and_rollback_restores_the_previous(flows, conf
 
     stages = []
     with LabelStore.from_config(config) as store:
-        first = retrain(flows, store, None, config, progress=lambda s, f: stages.append((s, f)))
+        first = retrain(flows, store, None, config, refit_full=False,
+                        progress=lambda s, f: stages.append((s, f)))
         assert first.accepted and first.path is not None and first.path.is_file()
+        assert "first model" in first.summary() and first.holdout >= 0.2 * flows.height
         assert current_model(config.model_dir_path) == first.path
         assert stages[0][1] == 0.0 and stages[-1] == ("done", 1.0)
         # The analyst corrects a flow; the second model learns it and reports what changed.
         store.add(flows.row(5, named=True), "tunnel")
-        second = retrain(flows, store, first.detector, config)
+        second = retrain(flows, store, first.detector, config, refit_full=False)
     assert isinstance(second.detector, Detector)
     assert second.path != first.path and second.path.name.startswith("model-")
     assert len(list_versions(config.model_dir_path)) == 2
@@ -90,8 +100,18 @@ def test_retrain_writes_a_version_and_rollback_restores_the_previous(flows, conf
     assert second.summary().startswith(second.version)
     if second.accepted:
         assert current_model(config.model_dir_path) == second.path
-        path, model = rollback(config.model_dir_path)
-        assert path == first.path and current_model(config.model_dir_path) == first.path
-        assert model.score(flows.head(3)).height == 3
+        path, model = rollback(config.model_dir_path)  # the version before the current one
+    else:
+        assert current_model(config.model_dir_path) == first.path
+        path, model = rollback(config.model_dir_path, first.path.stem)
+    assert path == first.path and current_model(config.model_dir_path) == first.path
+    assert model.score(flows.head(3)).height == 3
+    path, _ = rollback(config.model_dir_path, second.path.stem[-8:])  # by sha8
+    assert current_model(config.model_dir_path) == second.path
+    # A damaged file is refused and never becomes current.
+    first.path.write_bytes(first.path.read_bytes()[:-10])
+    with pytest.raises(UserError, match="sha256"):
+        rollback(config.model_dir_path, first.path.stem)
+    assert current_model(config.model_dir_path) == second.path
     with pytest.raises(UserError, match="no model matches"):
         rollback(config.model_dir_path, "model-19990101")
