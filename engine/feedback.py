@@ -74,6 +74,16 @@ class Suppressor:
         )
         return cls(threshold, store.digits, by_provenance, by_key, by_source, by_vector)
 
+    @classmethod
+    def from_config(cls, config: Any, threshold: float | None = None) -> Suppressor:
+        """The analysts' labels of the configured store, or an empty Suppressor when there is
+        no store yet (batch scoring never creates one)."""
+        threshold = config.model.threshold if threshold is None else threshold
+        if not config.labels_db_path.is_file():
+            return cls(threshold, config.labels.vector_digits)
+        with LabelStore.from_config(config) as store:
+            return cls.from_store(store, threshold)
+
     def __len__(self) -> int:
         return (
             self.by_provenance.height + self.by_key.height + self.by_source.height

@@ -198,3 +198,15 @@ def test_feedback_applies_at_once_undo_restores_the_models_output(windows, tmp_p
     assert again.filter(pl.col("verdict") == "normal")["line"].to_list() == [row["line"]]
     recorded = feedback.store.events().filter(pl.col("kind") == "label")
     assert recorded["verdict"].to_list() == ["anomaly", "anomaly"]  # what the model had said
+
+
+def test_batch_scoring_without_a_store_changes_nothing_and_creates_nothing(windows, tmp_path):
+    first, _, _ = windows
+    config = parse_config({"labels": {"db": str(tmp_path / "none.sqlite")}})
+    suppressor = Suppressor.from_config(config)
+    assert len(suppressor) == 0 and not (tmp_path / "none.sqlite").exists()
+    scored = flag_everything(first)
+    assert suppressor.apply(scored).equals(scored)
+    with LabelStore(tmp_path / "none.sqlite") as store:
+        store.add(with_vector_keys(first).row(0, named=True), "normal", scope="vector")
+    assert len(Suppressor.from_config(config)) == 1
