@@ -20,6 +20,9 @@ DNS_PORT = 53
 WINDOWS: tuple[str, ...] = ("10s", "60s")
 # Conversation context uses the longest window: a conversation (one socket) lives for a while.
 CONVERSATION_WINDOW = "60s"
+# How far back a live scorer must keep earlier flows so every tumbling window it scores into
+# is complete: the longest window (windows are aligned with dt.truncate, so 60 s suffices).
+HISTORY_SECONDS = 60.0
 # A packet of at most this many bytes carries no DNS message: 28-byte empty UDP, 40-44-byte
 # bare TCP segments (SYN, RST) and ICMP errors quoting a header.
 TINY_BPP = 44.0

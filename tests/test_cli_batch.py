@@ -110,3 +110,17 @@ def test_train_takes_analyst_labels_from_the_label_store(tmp_path, capsys):
     assert main(["train", str(TRAIN[0]), "--label-db", str(db), "-o", str(out), "-q"]) == 0
     origins = read_metadata(out)["label_origins"]
     assert origins["analyst"] == 2 and origins["rule"] + origins["default"] == flows.height - 2
+
+
+def test_the_bundled_model_loads_and_matches_the_current_features(tmp_path, capsys):
+    from engine.features import FEATURE_COLUMNS
+    from engine.modelstore import BUNDLED_MODEL
+
+    detector = load_model()  # no path: the bundled model, with every check
+    assert list(detector.feature_names_) == list(FEATURE_COLUMNS), (
+        "engine/models/default.skops is stale: run scripts/train_default_model.py"
+    )
+    assert read_metadata(BUNDLED_MODEL)["files"]
+    out = tmp_path / "flagged.jsonl"
+    assert main(["score", str(TEST[0]), "-o", str(out), "-q"]) == 0  # no --model: bundled
+    assert out.exists()

@@ -7,5 +7,6 @@ COMMAND_MODULES: tuple[str, ...] = (
     "train",
     "eval",
     "sources",
+    "watch",
     "labels",
 )

@@ -10,10 +10,10 @@ import polars as pl
 
 from engine.errors import UserError
 from engine.ingest import read_dump
+from engine.output import check_output, write_frame
 from engine.schema import empty_flows
 
 SHOW_SKIPPED = 5
-SUFFIXES = (".csv", ".parquet", ".jsonl")
 
 
 def register(subparsers, common) -> None:
@@ -26,7 +26,11 @@ def register(subparsers, common) -> None:
         "files", nargs="+", metavar="FILE", help="nfdump text dumps (.gz/.bz2/.xz/.zst ok)"
     )
     parser.add_argument(
-        "-o", "--output", required=True, metavar="OUT", help="output file: .csv, .parquet or .jsonl"
+        "-o",
+        "--output",
+        required=True,
+        metavar="OUT",
+        help="output file: .csv, .parquet or .jsonl (written atomically)",
     )
     parser.set_defaults(func=run)
 
@@ -43,22 +47,8 @@ def _check_inputs(files: list[str]) -> None:
             raise UserError(f"{name}: not readable")
 
 
-def write_flows(flows: pl.DataFrame, out: Path) -> None:
-    suffix = out.suffix.lower()
-    if suffix == ".csv":
-        flows.write_csv(out)
-    elif suffix == ".parquet":
-        flows.write_parquet(out)
-    elif suffix == ".jsonl":
-        flows.write_ndjson(out)
-    else:
-        raise UserError(f"{out}: output must end in {', '.join(SUFFIXES)}")
-
-
 def run(args, config) -> int:
-    out = Path(args.output)
-    if out.suffix.lower() not in SUFFIXES:
-        raise UserError(f"{out}: output must end in {', '.join(SUFFIXES)}")
+    out = check_output(args.output)
     _check_inputs(args.files)
     frames = []
     for name in args.files:
@@ -82,5 +72,5 @@ def run(args, config) -> int:
             print(f"  ... and {len(bad) - SHOW_SKIPPED} more", file=sys.stderr)
         frames.append(result.flows)
     flows = pl.concat(frames, rechunk=False) if frames else empty_flows()
-    write_flows(flows, out)
+    write_frame(flows, out)
     return 0

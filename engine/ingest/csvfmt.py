@@ -109,10 +109,13 @@ def build(layout: CsvLayout, raw: pl.DataFrame, *, file: str, timezone: str):
         columns["ts_last"] = epoch_ms_to_wall(c["last_ms"], timezone)
         columns["duration"] = (c["last_ms"] - c["first_ms"]).cast(pl.Float64) / 1000.0
     else:
-        columns["ts_first"] = exprs.ts(pl.col("ts"))
+        # timestamps repeat (csv prints whole seconds): parse each distinct one once
+        raw = raw.with_columns(ts_v=exprs.ts_series(raw["ts"].cast(pl.String)))
+        columns["ts_first"] = pl.col("ts_v")
         columns["duration"] = c["td"]
         if layout is CSV48:
-            columns["ts_last"] = exprs.ts(pl.col("te"))
+            raw = raw.with_columns(te_v=exprs.ts_series(raw["te"].cast(pl.String)))
+            columns["ts_last"] = pl.col("te_v")
     return exprs.build(raw, columns, file=file)
 
 

@@ -65,6 +65,28 @@ def port(c: pl.Expr, *, type_code: bool) -> pl.Expr:
     return pl.coalesce(plain, folded)
 
 
+def endpoint(c: pl.Expr, *, type_code: bool) -> tuple[pl.Expr, pl.Expr]:
+    """'addr:port' (IPv4) or 'addr.port' (IPv6, maybe '..'-shortened) -> (addr, port text).
+
+    IPv4 has one ':' and dots before it. IPv6 carries the port after the last '.', or after
+    the last two for an ICMP type.code, so '2001:db8..2.53' is ('2001:db8..2', '53').
+    """
+    parts = c.str.split_exact(":", 2)
+    v4 = (
+        parts.struct.field("field_2").is_null()
+        & parts.struct.field("field_1").is_not_null()
+        & parts.struct.field("field_0").str.contains(".", literal=True)
+    )
+    one = c.str.extract(r"\.([0-9]+)$", 1)
+    v6_port = one
+    if type_code:
+        v6_port = pl.coalesce(c.str.extract(r"\.([0-9]+\.[0-9]+)$", 1), one)
+    v6_addr = c.str.head(c.str.len_chars() - v6_port.str.len_chars() - 1)
+    addr = pl.when(v4).then(parts.struct.field("field_0")).otherwise(v6_addr)
+    port_text = pl.when(v4).then(parts.struct.field("field_1")).otherwise(v6_port)
+    return addr, port_text
+
+
 def scaled(c: pl.Expr) -> tuple[pl.Expr, pl.Expr]:
     """'4.5 M', '1.4M', '349.3 G', '3000' -> (Int64, lost-precision flag)."""
     plain = c.cast(pl.Int64, strict=False)
@@ -156,7 +178,8 @@ def build(raw: pl.DataFrame, columns: dict[str, pl.Expr], *, file: str):
     dur = pl.col("duration")
     sane = dur.is_between(0.0, MAX_DURATION_S)
     if derive_last:
-        last = first + pl.duration(milliseconds=(dur * 1000.0).round(0).cast(pl.Int64))
+        millis = pl.when(sane).then(dur * 1000.0).otherwise(0.0).round(0).cast(pl.Int64)
+        last = first + pl.duration(milliseconds=millis)
     else:
         last = pl.col("ts_last")
     sane = sane & (last >= first)

@@ -8,8 +8,7 @@ from __future__ import annotations
 
 import polars as pl
 
-from engine.ingest.assemble import finish
-from engine.ingest.values import ICMP_PROTOS, MAX_DURATION_S, proto_name, tcp_flags
+from engine.ingest import exprs
 from engine.schema import empty_flows
 
 KEYS = (
@@ -39,50 +38,40 @@ def _key_pattern(key: str) -> str:
 
 
 def _build(rec: pl.DataFrame, *, file: str) -> tuple[pl.DataFrame, pl.Series]:
-    if rec.height == 0:
-        return empty_flows(), pl.Series([], dtype=pl.Boolean)
+    for key in KEYS:
+        if key not in rec.columns:
+            rec = rec.with_columns(pl.lit(None, dtype=pl.String).alias(key))
 
-    def col(name: str, dtype=pl.String) -> pl.Series:
-        if name in rec.columns:
-            return rec[name].str.strip_chars().cast(dtype, strict=False)
-        return pl.Series(name, [None] * rec.height, dtype=dtype)
+    def num(key: str, dtype=pl.Int64) -> pl.Expr:
+        return pl.col(key).str.strip_chars().cast(dtype, strict=False)
 
-    def ts(name: str) -> pl.Series:
-        text = col(name).str.replace("T", " ", literal=True)
-        return text.str.to_datetime("%Y-%m-%d %H:%M:%S%.f", time_unit="ms", strict=False)
+    def ts(key: str) -> pl.Expr:
+        return exprs.ts(pl.col(key).str.strip_chars().str.replace("T", " ", literal=True))
 
-    proto = proto_name(col("proto"))
-    icmp = proto.is_in(ICMP_PROTOS)
-    first, last = ts("first"), ts("last")
-    icmp_fold = col("icmp_type", pl.Int32) * 256 + col("icmp_code", pl.Int32).fill_null(0)
-    dst_port = (
-        pl.DataFrame({"i": icmp, "f": icmp_fold, "p": col("dst_port", pl.Int32)})
-        .select(pl.when(pl.col("i") & pl.col("f").is_not_null()).then("f").otherwise("p"))
-        .to_series()
-        .fill_null(0)
-    )
-    duration = (last - first).dt.total_milliseconds().cast(pl.Float64) / 1000.0
-    frame = pl.DataFrame(
-        {
-            "ts_first": first,
-            "ts_last": last,
-            "duration": duration.fill_null(0.0).clip(-MAX_DURATION_S * 2, MAX_DURATION_S * 2),
-            "proto": proto,
-            "src_addr": col("src4_addr").fill_null(col("src6_addr")),
-            "src_port": col("src_port", pl.Int32).fill_null(0),
-            "dst_addr": col("dst4_addr").fill_null(col("dst6_addr")),
-            "dst_port": dst_port,
-            # json omits tcp_flags when none are set (ICMP): csv prints "........" then
-            "tcp_flags": tcp_flags(col("tcp_flags").fill_null("0")),
-            "tos": col("src_tos", pl.Int16),
-            "packets": col("in_packets", pl.Int64),
-            "bytes": col("in_bytes", pl.Int64),
-            "flows": col("aggr_flows", pl.Int32).fill_null(1),
-            "approx": pl.Series([False] * rec.height),
-            "line": rec["n"],
-        }
-    )
-    return finish(frame, file)
+    proto = exprs.proto(pl.col("proto").str.strip_chars())
+    folded = num("icmp_type", pl.Int32) * 256 + num("icmp_code", pl.Int32).fill_null(0)
+    columns = {
+        "ts_first": ts("first"),
+        "ts_last": ts("last"),
+        "duration": (ts("last") - ts("first")).dt.total_milliseconds().cast(pl.Float64) / 1000.0,
+        "proto": proto,
+        "src_addr": pl.coalesce(pl.col("src4_addr"), pl.col("src6_addr")).str.strip_chars(),
+        "src_port": num("src_port", pl.Int32).fill_null(0),
+        "dst_addr": pl.coalesce(pl.col("dst4_addr"), pl.col("dst6_addr")).str.strip_chars(),
+        # json names ICMP type and code; fold them like nfdump's csv port
+        "dst_port": pl.when(proto.is_in(exprs.ICMP_PROTOS) & folded.is_not_null())
+        .then(folded)
+        .otherwise(num("dst_port", pl.Int32))
+        .fill_null(0),
+        # json omits tcp_flags when none are set (ICMP): csv prints "........" then
+        "tcp_flags": exprs.tcp_flags(pl.col("tcp_flags").str.strip_chars().fill_null("0")),
+        "tos": num("src_tos", pl.Int16),
+        "packets": num("in_packets"),
+        "bytes": num("in_bytes"),
+        "flows": num("aggr_flows", pl.Int32).fill_null(1),
+        "line": pl.col("n"),
+    }
+    return exprs.build(rec, columns, file=file)
 
 
 def parse_ndjson(lines: pl.DataFrame, *, file: str):

@@ -25,7 +25,7 @@ from engine.ingest.model import (
 from engine.schema import empty_flows
 
 TEXT_FORMATS = ("line", "long", "extended", "biline", "bilong")
-CHUNK_BYTES = 32 << 20  # plain files are parsed in slices this size to bound peak memory
+CHUNK_BYTES = 16 << 20  # plain files are parsed in line-aligned slices this size, two at a time
 _SNIFF_LINES = 50
 
 
@@ -74,10 +74,10 @@ def read_dump(
         budget = max_bytes if max_bytes is not None else max(size - cursor.offset, 0)
         results: list[ReadResult] = []
         current = cursor
+        parallel_tried = False
         while True:
             want = _line_aligned(fh, current.offset, min(CHUNK_BYTES, budget), size)
-            fh.seek(current.offset)
-            region = fh.read(want)
+            region = os.pread(fh.fileno(), want, current.offset)
             at_eof = current.offset + len(region) >= size
             result = _parse_region(
                 region, file=file, cursor=current, final=final and at_eof, tz=timezone
@@ -88,7 +88,71 @@ def read_dump(
             current = result.cursor
             if at_eof or budget <= 0 or consumed == 0:
                 break
+            if not parallel_tried and current.format not in ("json", None):
+                # the first chunk fixed the layout: the rest can be parsed side by side
+                parallel_tried = True
+                before = current.offset
+                more, current = _parallel_chunks(fh, file, current, budget, size, final, timezone)
+                results.extend(more)
+                budget -= current.offset - before
+                if budget <= 0 or (more and more[-1].cursor.offset >= size):
+                    break
     return _merge(results, current)
+
+
+_WORKERS = 2
+
+
+def _parallel_chunks(fh, file, start: Cursor, budget: int, size: int, final: bool, tz: str):
+    """Parse line-aligned chunks concurrently (polars releases the GIL), then stitch them.
+
+    Each chunk is parsed as if it began with the layout `start` has and line 0; the results
+    are accepted in order while each chunk begins with the layout its predecessor ended in
+    and consumed its whole range; line numbers are shifted afterwards. The first chunk that
+    does not fit (a header changed the layout, a held-back line) ends the parallel run, and
+    the caller goes on sequentially from there.
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
+    end = min(size, start.offset + budget)
+    bounds = []
+    offset = start.offset
+    while offset < end:
+        want = _line_aligned(fh, offset, min(CHUNK_BYTES, end - offset), size)
+        if want <= 0:
+            break
+        bounds.append((offset, want))
+        offset += want
+    if not bounds:
+        return [], start
+    fd = fh.fileno()
+
+    def work(bound):
+        off, length = bound
+        at_eof = off + length >= size
+        region = os.pread(fd, length, off)
+        assumed = Cursor(offset=off, line=0, format=start.format, layout=start.layout)
+        return _parse_region(region, file=file, cursor=assumed, final=final and at_eof, tz=tz)
+
+    with ThreadPoolExecutor(max_workers=_WORKERS) as pool:
+        parts = list(pool.map(work, bounds))
+    accepted: list[ReadResult] = []
+    current = start
+    for i, ((off, length), part) in enumerate(zip(bounds, parts, strict=True)):
+        whole = part.cursor.offset == off + length or i == len(bounds) - 1
+        if (current.format, current.layout) != (start.format, start.layout) or not whole:
+            break
+        base = current.line
+        flows = part.flows.with_columns(line=pl.col("line") + base) if base else part.flows
+        skipped = tuple(SkippedLine(s.file, s.line + base, s.reason, s.text) for s in part.skipped)
+        current = Cursor(
+            offset=part.cursor.offset,
+            line=base + part.cursor.line,
+            format=part.cursor.format,
+            layout=part.cursor.layout,
+        )
+        accepted.append(ReadResult(flows, current, current.format, skipped))
+    return accepted, current
 
 
 def _line_aligned(fh, offset: int, want: int, size: int) -> int:

@@ -6,8 +6,7 @@ import re
 
 import polars as pl
 
-from engine.ingest import fixedwidth
-from engine.ingest.assemble import from_text_fields
+from engine.ingest import exprs, fixedwidth
 
 _NUM = r"[0-9]+(?:\.[0-9]+)?(?: ?[KMGT])?"
 # One anchored pattern reads all three layouts: long adds flags+tos, extended adds pps/bps/bpp.
@@ -76,6 +75,7 @@ def parse_text(lines: pl.DataFrame, *, file: str) -> tuple[pl.DataFrame, pl.Data
 
 
 def _parse_regex(lines: pl.DataFrame, *, file: str) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """The exact path: one anchored regex per line (any layout, any column widths)."""
     groups = lines.select("n", g=pl.col("text").str.extract_groups(RECORD)).unnest("g")
     matched = groups["ts"].is_not_null()
     fields = groups.filter(matched).select("n", *FIELDS)
@@ -87,6 +87,37 @@ def _parse_regex(lines: pl.DataFrame, *, file: str) -> tuple[pl.DataFrame, pl.Da
         fields = pl.concat(
             [fields, bi.select("n", *[c for c in FIELDS if c in bi.columns])], how="diagonal"
         ).sort("n")
-    flows, valid = from_text_fields(fields, file=file)
-    parsed = fields.filter(valid)["n"]
+    flows, valid = _build(fields, file=file)
+    parsed = fields.filter(valid)["n"] if fields.height else fields["n"]
     return flows, lines.filter(~pl.col("n").is_in(parsed.implode()))
+
+
+def _build(fields: pl.DataFrame, *, file: str):
+    """String fields n, ts, dur, proto, src, dst, [flags, tos], pkts, bytes, flows -> flows."""
+    proto = exprs.proto(pl.col("proto"))
+    icmp_dst = proto.is_in(exprs.ICMP_PROTOS)
+    src_addr, src_port = exprs.endpoint(pl.col("src"), type_code=False)
+    dst_addr, dst_port = exprs.endpoint(pl.col("dst"), type_code=True)
+    packets, approx_p = exprs.scaled(pl.col("pkts"))
+    nbytes, approx_b = exprs.scaled(pl.col("bytes"))
+    columns = {
+        "ts_first": exprs.ts(pl.col("ts")),
+        "duration": exprs.duration(pl.col("dur")),
+        "proto": proto,
+        "src_addr": src_addr,
+        "src_port": exprs.port(src_port, type_code=False),
+        "dst_addr": dst_addr,
+        # type.code only where nfdump prints it: the destination of ICMP flows
+        "dst_port": pl.when(icmp_dst)
+        .then(exprs.port(dst_port, type_code=True))
+        .otherwise(exprs.port(dst_port, type_code=False)),
+        "packets": packets,
+        "bytes": nbytes,
+        "flows": pl.col("flows").cast(pl.Int32, strict=False),
+        "approx": approx_p | approx_b,
+        "line": pl.col("n"),
+    }
+    if "flags" in fields.columns and fields["flags"].null_count() < fields.height:
+        columns["tcp_flags"] = exprs.tcp_flags(pl.col("flags"))
+        columns["tos"] = pl.col("tos").cast(pl.Int16, strict=False)
+    return exprs.build(fields, columns, file=file)

@@ -1,0 +1,125 @@
+"""`flowtriage watch DIR`: the live view (TUI), or with --headless the same pipeline writing JSONL."""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import threading
+import time
+from datetime import datetime
+from pathlib import Path
+
+from engine.config import Config
+from engine.errors import UserError
+
+STATUS_EVERY = 10.0  # seconds between headless status lines on stderr
+
+
+def register(sub, common) -> None:
+    p = sub.add_parser("watch", parents=[common], help="watch a directory of rotating dumps")
+    p.add_argument("directory", metavar="DIR", help="the directory the dumps are written into")
+    p.add_argument("--headless", action="store_true", help="no TUI: append flows to --out")
+    p.add_argument("--out", "--alerts", dest="out", metavar="FILE.jsonl",
+                   help="headless output, JSON lines (--alerts is the same option)")
+    p.add_argument("--all", action="store_true", help="write every flow, not only suspicious ones")
+    p.add_argument("--from-start", action="store_true",
+                   help="ignore checkpoints: read every dump again from its first line")
+    p.add_argument("--since", metavar="TIME",
+                   help="ignore checkpoints: read dumps modified at or after TIME (ISO 8601, "
+                        "e.g. 2026-11-22T08:00), count older ones as read")
+    p.add_argument("--model", metavar="MODEL", help="model file (default: [model] path)")
+    p.set_defaults(func=run)
+
+
+def parse_since(text: str | None) -> float | None:
+    if text is None:
+        return None
+    try:
+        return datetime.fromisoformat(text).timestamp()  # naive = local time, like the dumps
+    except ValueError:
+        raise UserError(f"--since {text!r}: expected ISO 8601 like 2026-11-22T08:00") from None
+
+
+def run(args: argparse.Namespace, config: Config) -> int:
+    directory = Path(args.directory)
+    if not directory.is_dir():
+        raise UserError(f"{directory}: not a directory")
+    if not args.headless:
+        try:
+            from tui.app import run_watch
+        except ImportError:
+            raise UserError("the TUI (tui.app) is not available in this build; "
+                            "use --headless --out FILE.jsonl") from None
+        return int(run_watch(directory, config, args) or 0)
+    if not args.out:
+        raise UserError("--headless needs --out FILE.jsonl")
+    return run_headless(directory, config, args)
+
+
+def build_pipeline(directory: Path, config: Config, args: argparse.Namespace, sink=None):
+    """The Pipeline `watch` runs, from its arguments (the TUI's run_watch uses this too)."""
+    from engine.pipeline import Pipeline
+    from engine.scorer import load_scorer
+    from engine.state import StateLocked
+
+    scorer = load_scorer(config, getattr(args, "model", None))
+    try:
+        return Pipeline(
+            directory, config, scorer, sink=sink, keep_all=getattr(args, "all", False),
+            from_start=getattr(args, "from_start", False),
+            since=parse_since(getattr(args, "since", None)),
+        )
+    except StateLocked as exc:
+        raise UserError(str(exc)) from None
+
+
+def run_headless(directory: Path, config: Config, args: argparse.Namespace) -> int:
+    from engine.sink import JsonlSink
+
+    pipeline = build_pipeline(directory, config, args, sink=JsonlSink(args.out))
+    stopping = threading.Event()
+
+    def on_signal(signum, frame):
+        stopping.set()
+
+    previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
+    shown = 0
+    try:
+        pipeline.start()
+        last_status = time.monotonic()
+        while not stopping.is_set() and pipeline.error is None:
+            if stopping.wait(1.0):
+                break
+            shown = _messages(pipeline, shown)
+            if time.monotonic() - last_status >= STATUS_EVERY:
+                last_status = time.monotonic()
+                _status(pipeline)
+    finally:
+        pipeline.stop()
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+    _messages(pipeline, shown)
+    _status(pipeline)
+    if pipeline.error is not None:
+        print(f"flowtriage watch: stopped: {pipeline.error}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _messages(pipeline, shown: int) -> int:
+    """Print the messages said since the first `shown`; return the new count."""
+    texts, shown = pipeline.messages_after(shown)
+    for text in texts:
+        print(f"flowtriage watch: {text}", file=sys.stderr, flush=True)
+    return shown
+
+
+def _status(pipeline) -> None:
+    c = pipeline.latest.counters
+    print(
+        f"flowtriage watch: files={c.files} flows={c.flows} flagged={c.flagged} "
+        f"rate={c.flows_per_second:.0f}/s lag={c.lag_seconds:.1f}s skipped={c.skipped_lines} "
+        f"errors={c.errors} model={c.model_version}",
+        file=sys.stderr, flush=True,
+    )

@@ -1,0 +1,304 @@
+"""The live pipeline: Tailer batches -> scorer -> output + checkpoint -> immutable Snapshots.
+
+Two threads, neither of them the caller's: a reader that polls the Tailer, and a scorer that
+scores each batch with the window context of the flows before it (across files), appends it to
+the sink, commits the checkpoints in the same step, and publishes a Snapshot. A bounded queue
+between them, and a byte budget per batch, keep memory flat when a burst of big dumps lands.
+
+Subscribers are called on the scorer thread with each new Snapshot; they must return quickly
+(the TUI posts a message). `latest` is always the newest Snapshot.
+"""
+
+from __future__ import annotations
+
+import collections
+import queue
+import threading
+import time
+from collections.abc import Callable
+from datetime import timedelta
+from pathlib import Path
+
+import polars as pl
+
+from engine.config import Config
+from engine.schema import SCORED_SCHEMA
+from engine.sink import JsonlSink
+from engine.snapshot import Counters, Snapshot
+from engine.state import StateStore
+from engine.tail import Batch, Tailer, printable
+
+DEFAULT_HISTORY_SECONDS = 60.0  # the longest feature window, unless engine.features says otherwise
+HISTORY_MAX_ROWS = 1_000_000  # a flood must not turn window context into unbounded memory
+RETAIN_MAX_ROWS = 250_000  # hard cap on the retained view, whatever retain_seconds allows
+MESSAGES_KEPT = 200
+RATE_WINDOW = 10.0
+VIEW_SINK = "view"  # checkpoints of a watcher without an output file (the TUI)
+
+RETAINED_SCHEMA = {**SCORED_SCHEMA, "flow_id": pl.UInt64()}
+
+
+def _history_seconds() -> float:
+    try:
+        import engine.features as features
+    except ImportError:
+        return DEFAULT_HISTORY_SECONDS
+    for name in ("HISTORY_SECONDS", "MAX_WINDOW_SECONDS", "LONGEST_WINDOW_SECONDS"):
+        if hasattr(features, name):
+            return float(getattr(features, name))
+    windows = getattr(features, "WINDOWS", None) or getattr(features, "WINDOW_SECONDS", None)
+    if isinstance(windows, (list, tuple)) and windows:
+        return float(max(windows))
+    return DEFAULT_HISTORY_SECONDS
+
+
+def _summarize_sources(retained: pl.DataFrame, threshold: float) -> pl.DataFrame:
+    # SEAM for the lead: modelio's engine.sources; until it lands the view has no source table.
+    try:
+        from engine.sources import summarize_sources
+    except ImportError:
+        return pl.DataFrame()
+    return summarize_sources(retained.drop("flow_id"), threshold=threshold)
+
+
+class Pipeline:
+    def __init__(
+        self,
+        directory: str | Path,
+        config: Config,
+        scorer,
+        *,
+        sink: JsonlSink | None = None,
+        keep_all: bool = False,
+        state_path: str | Path | None = None,
+        from_start: bool = False,
+        since: float | None = None,
+        queue_batches: int = 2,
+    ):
+        self.directory = Path(directory)
+        self.config = config
+        self.keep_all = keep_all
+        self._scorer = scorer
+        self._sink = sink
+        self.state = StateStore(state_path or config.state_db_path, sink.name if sink else VIEW_SINK)
+        self._messages: collections.deque[str] = collections.deque(maxlen=MESSAGES_KEPT)
+        self._said = 0
+        if sink is not None:
+            note = sink.open(self.state.out_length())
+            if note:
+                self._say(note)
+        self.tailer = Tailer(
+            directory, config.watch, self.state, timezone=config.ingest.timezone,
+            from_start=from_start, since=since,
+        )
+        self._queue: queue.Queue[Batch] = queue.Queue(maxsize=queue_batches)
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self._subscribers: list[Callable[[Snapshot], None]] = []
+        self._changed = threading.Condition()
+        self._history_seconds = _history_seconds()
+        self._history: pl.DataFrame | None = None
+        self._retained = pl.DataFrame(schema=RETAINED_SCHEMA)
+        self._rate: collections.deque[tuple[float, int]] = collections.deque()
+        self._started_at = self._published_at = time.monotonic()
+        self._flows = 0
+        self._flagged = 0
+        self._skipped = 0
+        self._errors = 0
+        self.error: BaseException | None = None
+        self._latest = Snapshot(0, self._retained, pl.DataFrame(), Counters(), tuple(self._messages))
+
+    def _say(self, text: str) -> None:
+        self._messages.append(printable(text))
+        self._said += 1
+
+    def messages_after(self, count: int) -> tuple[list[str], int]:
+        """Messages said after the first `count` (as far as still kept), and the new count."""
+        said, kept = self._said, list(self._messages)
+        return kept[max(0, len(kept) - (said - count)):], said
+
+    # -- public API ----------------------------------------------------------------------------
+
+    @property
+    def latest(self) -> Snapshot:
+        return self._latest
+
+    @property
+    def scorer(self):
+        return self._scorer
+
+    def set_scorer(self, scorer) -> None:
+        """Swap the model; it scores from the next batch on (hot reload of a retrained model)."""
+        self._scorer = scorer
+
+    def subscribe(self, callback: Callable[[Snapshot], None]) -> Callable[[], None]:
+        """Call `callback(snapshot)` on the pipeline thread for every new Snapshot."""
+        self._subscribers.append(callback)
+        return lambda: self._subscribers.remove(callback)
+
+    def wait_for(self, predicate: Callable[[Snapshot], bool], timeout: float) -> Snapshot | None:
+        """Block until a published Snapshot satisfies `predicate` (tests, benches, scripts)."""
+        deadline = time.monotonic() + timeout
+        with self._changed:
+            while not predicate(self._latest):
+                left = deadline - time.monotonic()
+                if left <= 0 or self.error is not None or (self._stop.is_set() and not self.running):
+                    return None
+                self._changed.wait(min(left, 0.1))
+            return self._latest
+
+    @property
+    def running(self) -> bool:
+        return any(t.is_alive() for t in self._threads)
+
+    def start(self) -> Pipeline:
+        self.tailer.start()
+        self._threads = [
+            threading.Thread(target=self._guard, args=(self._read_loop,), name="flowtriage-read", daemon=True),
+            threading.Thread(target=self._guard, args=(self._score_loop,), name="flowtriage-score", daemon=True),
+        ]
+        for t in self._threads:
+            t.start()
+        return self
+
+    def stop(self, timeout: float | None = 30.0) -> None:
+        """Stop after the batch being scored; unscored read-ahead is read again next time."""
+        self._stop.set()
+        self.tailer.wake()
+        for t in self._threads:
+            t.join(timeout)
+        self.tailer.stop()
+        if self._sink is not None:
+            self._sink.close()
+        self.state.close()
+        with self._changed:
+            self._changed.notify_all()
+
+    def __enter__(self) -> Pipeline:
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    # -- threads -------------------------------------------------------------------------------
+
+    def _guard(self, loop: Callable[[], None]) -> None:
+        try:
+            loop()
+        except BaseException as exc:  # noqa: BLE001 - reported to the owner, who decides
+            self.error = exc
+            self._say(f"pipeline stopped: {type(exc).__name__}: {exc}")
+            self._errors += 1
+            self._stop.set()
+            self._publish()
+
+    def _read_loop(self) -> None:
+        watch = self.config.watch
+        while not self._stop.is_set():
+            batch = self.tailer.poll(watch.batch_max_bytes)
+            if not batch.empty:
+                while not self._stop.is_set():
+                    try:
+                        self._queue.put(batch, timeout=0.2)  # backpressure: blocks while full
+                        break
+                    except queue.Full:
+                        continue
+            if not batch.more:
+                self.tailer.wait(watch.poll_interval)
+
+    def _score_loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                batch = self._queue.get(timeout=0.2)
+            except queue.Empty:
+                # idle: refresh counters (files seen, lag) about once a second when they change
+                if time.monotonic() - self._published_at >= 1.0 and self._counters() != self._latest.counters:
+                    self._publish()
+                continue
+            self._process(batch)
+
+    # -- one batch -------------------------------------------------------------------------------
+
+    def _process(self, batch: Batch) -> None:
+        scorer = self._scorer
+        threshold = float(getattr(scorer, "threshold", self.config.model.threshold))
+        length = None
+        if batch.flows.height:
+            scored = scorer.score(batch.flows, history=self._history)
+            scored = scored.select(list(SCORED_SCHEMA)).with_columns(flow_id=batch.flow_ids)
+            self._remember(batch.flows)
+            flagged = scored["score"] >= threshold
+            if self._sink is not None:
+                length = self._sink.append(scored if self.keep_all else scored.filter(flagged))
+            self._flows += scored.height
+            self._flagged += int(flagged.sum())
+            self._rate.append((time.monotonic(), scored.height))
+            self._retain(scored, threshold)
+        elif self._sink is not None:
+            length = self._sink.length
+        self.state.commit(list(batch.checkpoints), length)
+        self._skipped += len(batch.skipped)
+        for text in batch.messages:
+            self._say(text)
+        self._publish(threshold)
+
+    def _remember(self, flows: pl.DataFrame) -> None:
+        """Keep the last few seconds of raw flows as window context for the next batch."""
+        joined = flows if self._history is None else pl.concat([self._history, flows])
+        newest = joined["ts_first"].max()
+        if newest is not None:
+            joined = joined.filter(pl.col("ts_first") >= newest - timedelta(seconds=self._history_seconds))
+        self._history = joined.tail(HISTORY_MAX_ROWS)
+
+    def _retain(self, scored: pl.DataFrame, threshold: float) -> None:
+        """The retain_top most suspicious flows, plus every flow flagged in the last retain_seconds."""
+        watch = self.config.watch
+        joined = pl.concat([self._retained, scored])
+        newest = joined["ts_first"].max()
+        recent = joined.filter(
+            (pl.col("score") >= threshold)
+            & (pl.col("ts_first") >= newest - timedelta(seconds=watch.retain_seconds))
+        )
+        kept = pl.concat([joined.top_k(watch.retain_top, by="score"), recent])
+        kept = kept.unique("flow_id", keep="first").top_k(RETAIN_MAX_ROWS, by=["score", "ts_first"])
+        self._retained = kept.sort(["score", "ts_first"], descending=True)
+
+    def _counters(self) -> Counters:
+        now = time.monotonic()
+        while self._rate and self._rate[0][0] < now - RATE_WINDOW:
+            self._rate.popleft()
+        span = min(RATE_WINDOW, max(now - self._started_at, 1e-3))
+        backlog = self.tailer.backlog_since
+        version = getattr(self._scorer, "version_", None) or type(self._scorer).__name__
+        return Counters(
+            files=self.tailer.files_seen,
+            newest_file=self.tailer.newest_file,
+            lag_seconds=max(0.0, time.time() - backlog) if backlog is not None else 0.0,
+            flows=self._flows,
+            flows_per_second=sum(n for _, n in self._rate) / span,
+            flagged=self._flagged,
+            skipped_lines=self._skipped,
+            errors=self._errors + self.tailer.errors,
+            model_version=str(version),
+        )
+
+    def _publish(self, threshold: float | None = None) -> None:
+        if threshold is None:
+            threshold = float(getattr(self._scorer, "threshold", self.config.model.threshold))
+        try:
+            sources = _summarize_sources(self._retained, threshold)
+        except Exception as exc:  # noqa: BLE001 - a summary bug must not stop the watcher
+            self._say(f"per-source summary failed: {exc}")
+            sources = pl.DataFrame()
+        snap = Snapshot(
+            self._latest.version + 1, self._retained, sources, self._counters(), tuple(self._messages)
+        )
+        self._published_at = time.monotonic()
+        with self._changed:
+            self._latest = snap
+            self._changed.notify_all()
+        for callback in list(self._subscribers):
+            try:
+                callback(snap)
+            except Exception as exc:  # noqa: BLE001 - one bad subscriber must not stop scoring
+                self._say(f"snapshot subscriber failed: {exc}")

@@ -1,0 +1,154 @@
+"""The Pipeline on real files and real threads: snapshots, window context across files,
+bounded retention, backpressure, subscribers, model swap, stop."""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+
+import polars as pl
+
+from engine.config import Config, WatchConfig
+from engine.pipeline import Pipeline
+from engine.sink import JsonlSink
+from tests.test_tail import dump
+
+WAIT = 30.0  # generous: the machine is shared; nothing here is a speed claim
+
+
+class BytesScorer:
+    """A real scorer (no model needed): big flows are suspicious. Records what it was given."""
+
+    version_ = "bytes-test"
+
+    def __init__(self, threshold: float = 0.5, cut: int = 1000):
+        self.threshold = threshold
+        self.cut = cut
+        self.calls: list[tuple[int, int, set[str]]] = []  # (flows, history rows, history files)
+
+    def score(self, flows: pl.DataFrame, history: pl.DataFrame | None = None) -> pl.DataFrame:
+        files = set(history["file"].unique()) if history is not None else set()
+        self.calls.append((flows.height, 0 if history is None else history.height, files))
+        return flows.with_columns(
+            score=(pl.col("bytes") > self.cut).cast(pl.Float64),
+            verdict=pl.when(pl.col("bytes") > self.cut).then(pl.lit("amplification")).otherwise(pl.lit("normal")),
+            reasons=pl.lit("bytes"),
+        )
+
+
+def config(tmp_path, **watch) -> Config:
+    base = dict(settle_seconds=0.2, poll_interval=0.1, state_db=str(tmp_path / "state.sqlite"))
+    return Config(watch=dataclasses.replace(WatchConfig(), **{**base, **watch}))
+
+
+def dumps_dir(tmp_path):
+    d = tmp_path / "dumps"
+    d.mkdir()
+    return d
+
+
+def test_snapshots_carry_scored_flows_with_stable_ids_and_counters(tmp_path):
+    d = dumps_dir(tmp_path)
+    (d / "a.txt").write_bytes(dump(200))
+    seen: list[int] = []
+    pipe = Pipeline(d, config(tmp_path), BytesScorer())
+    pipe.subscribe(lambda snap: seen.append(snap.version))
+    with pipe:
+        snap = pipe.wait_for(lambda s: s.counters.flows == 200, WAIT)
+    assert snap is not None and pipe.error is None
+    flows = snap.flows
+    assert flows["flow_id"].dtype == pl.UInt64 and flows["flow_id"].n_unique() == flows.height
+    assert {"score", "verdict", "reasons", "src_addr", "line"} <= set(flows.columns)
+    c = snap.counters
+    assert c.files == 1 and c.newest_file.endswith("a.txt") and c.model_version == "bytes-test"
+    assert c.flagged == int((flows["score"] >= 0.5).sum()) > 0
+    assert seen == sorted(seen) and seen[-1] == pipe.latest.version
+
+
+def test_window_context_carries_across_files(tmp_path):
+    d = dumps_dir(tmp_path)
+    scorer = BytesScorer()
+    with Pipeline(d, config(tmp_path), scorer) as pipe:
+        (d / "a.txt").write_bytes(dump(100))
+        assert pipe.wait_for(lambda s: s.counters.flows == 100, WAIT)
+        (d / "b.txt").write_bytes(dump(100, start=100))
+        assert pipe.wait_for(lambda s: s.counters.flows == 200, WAIT)
+    # b.txt was scored with a.txt's flows (same minute of traffic) as its window context
+    assert any(str(d / "a.txt") in files for n, rows, files in scorer.calls[1:] if rows)
+
+
+def test_retained_flows_stay_bounded(tmp_path):
+    d = dumps_dir(tmp_path)
+    (d / "a.txt").write_bytes(dump(600))
+    cfg = config(tmp_path, retain_top=25, retain_seconds=0.0)
+    with Pipeline(d, cfg, BytesScorer(threshold=2.0)) as pipe:  # nothing flagged
+        snap = pipe.wait_for(lambda s: s.counters.flows == 600, WAIT)
+    assert snap.flows.height == 25
+    assert snap.flows["score"].to_list() == sorted(snap.flows["score"].to_list(), reverse=True)
+
+
+def test_backpressure_reads_big_bursts_in_bounded_batches(tmp_path):
+    d = dumps_dir(tmp_path)
+    for i in range(4):
+        (d / f"{i}.txt").write_bytes(dump(500, start=500 * i))
+    scorer = BytesScorer()
+    with Pipeline(d, config(tmp_path, batch_max_bytes=16384), scorer) as pipe:
+        assert pipe.wait_for(lambda s: s.counters.flows == 2000, WAIT)
+    shortest_line = min(len(x) for i in range(4) for x in dump(500, start=500 * i).splitlines()[1:])
+    assert max(n for n, _, _ in scorer.calls) <= 16384 // shortest_line
+    total = sum((d / f"{i}.txt").stat().st_size for i in range(4))
+    assert len(scorer.calls) >= total // 16384
+
+
+def test_set_scorer_swaps_the_model_for_the_next_batches(tmp_path):
+    d = dumps_dir(tmp_path)
+    with Pipeline(d, config(tmp_path), BytesScorer(threshold=2.0)) as pipe:
+        (d / "a.txt").write_bytes(dump(50))
+        assert pipe.wait_for(lambda s: s.counters.flows == 50, WAIT)
+        assert pipe.latest.counters.flagged == 0
+        pipe.set_scorer(BytesScorer(threshold=0.0))
+        (d / "b.txt").write_bytes(dump(50, start=300))
+        snap = pipe.wait_for(lambda s: s.counters.flows == 100, WAIT)
+    assert snap.counters.flagged == 50
+
+
+def test_headless_sink_gets_flagged_flows_only_unless_all(tmp_path):
+    d = dumps_dir(tmp_path)
+    (d / "a.txt").write_bytes(dump(300))
+    out = tmp_path / "out.jsonl"
+    with Pipeline(d, config(tmp_path), BytesScorer(), sink=JsonlSink(out)) as pipe:
+        snap = pipe.wait_for(lambda s: s.counters.flows == 300, WAIT)
+    lines = out.read_text().splitlines()
+    assert 0 < len(lines) == snap.counters.flagged < 300
+
+
+def test_stop_finishes_and_a_subscriber_error_does_not_stop_scoring(tmp_path):
+    d = dumps_dir(tmp_path)
+    (d / "a.txt").write_bytes(dump(100))
+    pipe = Pipeline(d, config(tmp_path), BytesScorer())
+
+    def broken(snap):
+        raise RuntimeError("subscriber bug")
+
+    pipe.subscribe(broken)
+    pipe.start()
+    assert pipe.wait_for(lambda s: s.counters.flows == 100, WAIT)
+    pipe.stop()
+    assert not pipe.running and pipe.error is None
+    assert not any(t.name.startswith("flowtriage-") for t in threading.enumerate())
+    said, _ = pipe.messages_after(0)
+    assert any("subscriber failed: subscriber bug" in m for m in said)
+
+
+def test_garbage_and_a_vanished_directory_show_in_counters_and_messages(tmp_path):
+    d = dumps_dir(tmp_path)
+    (d / "junk.txt").write_bytes(b"garbage line\n" * 20)
+    with Pipeline(d, config(tmp_path), BytesScorer()) as pipe:
+        snap = pipe.wait_for(lambda s: s.counters.skipped_lines == 20, WAIT)
+        assert snap is not None and any("junk.txt" in m for m in snap.messages)
+        d.rename(tmp_path / "gone")
+        snap = pipe.wait_for(lambda s: s.counters.errors >= 1, WAIT)
+        assert any("vanished" in m for m in snap.messages)
+        (tmp_path / "gone").rename(d)
+        (d / "b.txt").write_bytes(dump(10))
+        assert pipe.wait_for(lambda s: s.counters.flows == 10, WAIT)
