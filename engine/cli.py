@@ -12,12 +12,17 @@ import importlib
 import sys
 
 from engine import __version__
-from engine.commands import COMMAND_MODULES
+from engine.commands import COMMAND_HELP, COMMAND_MODULES
 from engine.config import ConfigError, load_config
 from engine.errors import UserError
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The parser; only `command`'s module is imported (None: list every command, import none).
+
+    Importing a command module can pull in scikit-learn and skops (seconds on a loaded box), so
+    `flowtriage parse` or `--help` must not pay for `score`'s imports.
+    """
     parser = argparse.ArgumentParser(
         prog="flowtriage",
         description="Triage DNS-borne attacks in nfdump NetFlow text dumps.",
@@ -31,18 +36,27 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name in COMMAND_MODULES:
-        importlib.import_module(f"engine.commands.{name}").register(sub, common)
+        if name == command:
+            importlib.import_module(f"engine.commands.{name}").register(sub, common)
+        else:
+            sub.add_parser(name, help=COMMAND_HELP.get(name), add_help=False)
     return parser
 
 
+def _command_in(argv: list[str]) -> str | None:
+    return next((a for a in argv if not a.startswith("-")), None)
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
     try:
+        command = _command_in(argv)
+        parser = build_parser(command if command in COMMAND_MODULES else None)
+        args = parser.parse_args(argv)
         config = load_config(args.config)
         return int(args.func(args, config) or 0)
     except (ConfigError, UserError) as exc:
-        print(f"flowtriage {args.command}: {exc}", file=sys.stderr)
+        print(f"flowtriage {command}: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130

@@ -175,7 +175,23 @@ def parse_config(raw: dict[str, Any], source: Path | None = None) -> Config:
         kwargs["rules"] = tuple(
             _build(RuleConfig, r, f"{where} [[rules]] #{i + 1}") for i, r in enumerate(raw["rules"])
         )
+        _check_rules(kwargs["rules"], where)
     return Config(**kwargs)
+
+
+def _check_rules(rules: tuple[RuleConfig, ...], where: str) -> None:
+    """Compile every rule now, so a bad filter fails at load with its rule and position."""
+    from engine.rules import Rule, RuleError  # imports polars: only when rules are configured
+
+    seen: set[str] = set()
+    for number, rc in enumerate(rules, start=1):
+        try:
+            Rule.from_config(rc)
+        except RuleError as exc:
+            raise ConfigError(f"{where} [[rules]] #{number}: {exc}") from None
+        if rc.name in seen:
+            raise ConfigError(f"{where} [[rules]] #{number}: rule {rc.name!r}: duplicate rule name")
+        seen.add(rc.name)
 
 
 def default_config_path() -> Path | None:

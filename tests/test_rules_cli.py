@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import pytest
+
 from engine.cli import main
+from engine.config import ConfigError, load_config
 
 BAD_CONFIG = """
 [[rules]]
@@ -33,7 +36,7 @@ def test_a_bad_rule_is_reported_with_file_rule_and_caret(capsys, tmp_path):
     config.write_text(BAD_CONFIG)
     assert main(["rules", "--config", str(config)]) == 2
     err = capsys.readouterr().err
-    assert f"flowtriage rules: {config}: rule 'typo': bad filter: unknown keyword 'byts'" in err
+    assert f"flowtriage rules: {config} [[rules]] #2: rule 'typo': bad filter: unknown keyword 'byts'" in err
     assert "  proto udp and byts > 150\n" in err
     assert "\n                ^" in err
 
@@ -43,3 +46,20 @@ def test_check_prints_the_normal_form_or_the_error(capsys):
     assert capsys.readouterr().out.strip() == "(src port = 53 or dst port = 53) and bytes > 1000"
     assert main(["rules", "--check", "port 53 and"]) == 2
     assert "expected a filter primitive after 'and'" in capsys.readouterr().err
+
+
+def test_load_config_rejects_a_bad_rule_with_number_name_and_caret(tmp_path):
+    config = tmp_path / "config.toml"
+    config.write_text(BAD_CONFIG)
+    with pytest.raises(ConfigError) as info:
+        load_config(config)
+    lines = str(info.value).splitlines()
+    assert lines[0].startswith(f"{config} [[rules]] #2: rule 'typo': bad filter: unknown keyword 'byts'")
+    assert lines[1:] == ["  proto udp and byts > 150", "                ^"]
+
+
+def test_load_config_rejects_duplicate_rule_names(tmp_path):
+    config = tmp_path / "config.toml"
+    config.write_text(BAD_CONFIG.replace('"typo"', '"fine"').replace("byts", "bytes"))
+    with pytest.raises(ConfigError, match=r"#2: rule 'fine': duplicate rule name"):
+        load_config(config)

@@ -8,6 +8,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -59,15 +60,33 @@ def test_headless_appends_json_lines_and_stops_cleanly_on_sigterm(tmp_path):
     assert "\x1b" not in err  # dump text never reaches the terminal raw
 
 
+def _stderr_until(proc: subprocess.Popen, needle: str, timeout: float = 60.0) -> list[str]:
+    """Lines of proc's stderr read until one contains `needle` (or the timeout passes)."""
+    lines: list[str] = []
+    found = threading.Event()
+
+    def pump() -> None:
+        for line in proc.stderr:
+            lines.append(line)
+            if needle in line:
+                found.set()
+
+    threading.Thread(target=pump, daemon=True).start()
+    found.wait(timeout)
+    return lines
+
+
 def test_headless_writes_only_suspicious_flows_unless_all(tmp_path):
     d = tmp_path / "dumps"
     d.mkdir()
     (d / "a.txt").write_bytes(dump(3000))
     out = tmp_path / "out.jsonl"
     proc = _watch(d, "--headless", "--out", out, tmp_path=tmp_path)
-    time.sleep(4)
+    lines = _stderr_until(proc, "flows=3000")
     proc.send_signal(signal.SIGINT)
-    _, err = proc.communicate(timeout=30)
+    proc.wait(timeout=30)
+    time.sleep(0.2)  # let the pump thread drain the last lines
+    err = "".join(lines)
     assert proc.returncode == 0, err
     rows = [json.loads(line) for line in out.read_text().splitlines()]
     status = [line for line in err.splitlines() if "flows=" in line][-1]

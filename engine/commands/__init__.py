@@ -1,12 +1,16 @@
-"""CLI subcommands, one module each; engine.cli imports them in this order."""
+"""CLI subcommands, one module each; engine.cli imports only the one being run.
 
-COMMAND_MODULES: tuple[str, ...] = (
-    "parse",
-    "rules",
-    "score",
-    "train",
-    "eval",
-    "sources",
-    "watch",
-    "labels",
-)
+COMMAND_HELP is the one-line summary `flowtriage --help` lists without importing the modules.
+"""
+
+COMMAND_HELP: dict[str, str] = {
+    "parse": "read nfdump text dumps (any version/format) into canonical flow columns",
+    "rules": "list the configured rules (compiling each), or check a filter",
+    "score": "score dumps and write the suspicious flows (or all) to a file",
+    "train": "train a model from rule labels, analyst labels and an optional labels file",
+    "eval": "score dumps and compare with ground truth (confusion matrix, F1, ROC AUC, precision@n)",
+    "sources": "per-source summary of scored dumps (flows, bytes, peers, ports, suspicion)",
+    "watch": "watch a directory of rotating dumps (the TUI, or --headless)",
+    "labels": "list, export or import analysts' labels",
+}
+COMMAND_MODULES: tuple[str, ...] = tuple(COMMAND_HELP)
