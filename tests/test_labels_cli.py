@@ -113,3 +113,21 @@ def test_list_prints_untrusted_text_inert(tmp_path, flows, capsys):
 def test_inert_keeps_ordinary_text():
     assert inert("127.10.0.53 café [b]x[/b]") == "127.10.0.53 café [b]x[/b]"
     assert inert(None) == ""
+
+
+def test_the_export_is_a_labels_file_for_train_and_eval(tmp_path, flows):
+    from engine.labelsfile import join_labels, read_labels
+
+    here = config_for(tmp_path, "e")
+    with LabelStore(tmp_path / "e.sqlite") as store:
+        store.add(flows.row(0, named=True), "tunnel")
+        store.add(flows.row(9, named=True), "scan")
+    out = tmp_path / "export.csv"
+    assert main(["labels", "export", "-o", str(out), "--config", str(here)]) == 0
+    joined = join_labels(flows, read_labels(out))
+    assert flows.filter(joined.is_not_null())["line"].to_list() == [2, 11]
+    assert joined.drop_nulls().to_list() == ["tunnel", "scan"]
+    # The canonical key alone (a copy without file/line) joins the same rows.
+    keyed = tmp_path / "keyed.csv"
+    pl.read_csv(out, infer_schema=False).drop("file", "line").write_csv(keyed)
+    assert join_labels(flows, read_labels(keyed)).drop_nulls().to_list() == ["tunnel", "scan"]
