@@ -487,7 +487,12 @@ class LabelStore:
             rows = self._db.execute(
                 f"SELECT {', '.join(_COLUMNS)} FROM events ORDER BY id"  # noqa: S608
             ).fetchall()
-        return pl.DataFrame(rows, schema=EVENT_SCHEMA, orient="row")
+        # Column-wise construction: about twice as fast as rows for a large imported store.
+        columns = list(zip(*rows, strict=True)) if rows else [() for _ in _COLUMNS]
+        return pl.DataFrame(
+            {name: list(values) for name, values in zip(_COLUMNS, columns, strict=True)},
+            schema=EVENT_SCHEMA,
+        )
 
     def last_id(self) -> int:
         """The newest event's id (0 when empty): a cheap "has anything changed" check."""
