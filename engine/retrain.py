@@ -243,17 +243,23 @@ def set_current(model_dir: str | Path, path: str | Path) -> None:
     tmp.replace(directory / CURRENT)
 
 
-def current_model(model_dir: str | Path) -> Path | None:
-    """The model CURRENT names, else the newest versioned model, else None."""
+def _versions(directory: Path) -> list[Any]:
+    """Versioned models, oldest first. Names carry the second only, so two retrains within one
+    second are ordered by when their files were written."""
     from engine.modelstore import list_versions
 
+    return sorted(list_versions(directory), key=lambda v: (v.created, v.path.stat().st_mtime_ns))
+
+
+def current_model(model_dir: str | Path) -> Path | None:
+    """The model CURRENT names, else the newest versioned model, else None."""
     directory = Path(model_dir)
     pointer = directory / CURRENT
     if pointer.is_file():
         named = directory / pointer.read_text(encoding="utf-8").strip()
         if named.is_file():
             return named
-    versions = list_versions(directory)
+    versions = _versions(directory)
     return versions[-1].path if versions else None
 
 
@@ -264,10 +270,10 @@ def rollback(model_dir: str | Path, version: str | None = None) -> tuple[Path, A
     before the current one. The file is loaded (hash and allow-list checked) before CURRENT
     changes, so a damaged or tampered file is never made current.
     """
-    from engine.modelstore import list_versions, load_model
+    from engine.modelstore import load_model
 
     directory = Path(model_dir)
-    versions = list_versions(directory)
+    versions = _versions(directory)
     if not versions:
         raise UserError(f"{directory}: no versioned models to roll back to")
     if version is None:
