@@ -4,7 +4,9 @@ Replays the bundled lab-dev corpus with the attack classes sampled down to about
 (by default as whole bursts, so that a rare attack keeps its own window context),
 scores it once with the Detector, then lets an oracle that knows the truth labels answer the
 top-ranked unanswered flow, one at a time, as an analyst would: a normal flow gets `n`
-(label `normal`, scope `vector`), an attack gets `l` with its class (scope `vector`). Each
+(label `normal`, scope `[labels] normal_scope`, default vector), an attack gets `l` with its
+class (scope `[labels] attack_scope`, default flow; `--attack-scope vector` to promote
+lookalikes). Each
 answer goes into a temporary LabelStore and the Suppressor re-ranks at once; with
 `--retrain-every N` the Detector is also retrained from rule + analyst labels every N answers.
 
@@ -85,14 +87,19 @@ def sample_bursts(attacks: pl.DataFrame, budget: int, seed: int) -> pl.DataFrame
 
 
 def get_detector(args, flows: pl.DataFrame, config) -> tuple[object, str]:
-    from engine.modelstore import BUNDLED_MODEL, load_model
-
+    """By default a Detector fitted on the replay's own rule labels: what a fresh install does
+    on new traffic. A model file is refused when it was trained on the replayed dumps (the
+    bundled model was: it has seen these truth labels, so its queue would be perfect)."""
     if args.model:
-        return load_model(args.model), f"model file {args.model}"
-    if BUNDLED_MODEL.is_file() and not args.self_train:
-        return load_model(None), f"bundled model {BUNDLED_MODEL.name}"
-    from engine.detect import Detector
+        from engine.modelstore import load_model, read_metadata
 
+        seen = set(read_metadata(args.model).get("files") or [])
+        replayed = set(flows["file"].str.replace(r"^.*/", "").unique().to_list())
+        if seen & replayed:
+            raise SystemExit(f"{args.model} was trained on {len(seen & replayed)} of the "
+                             "replayed dumps: its ranking would be an in-sample upper bound")
+        return load_model(args.model), f"model file {args.model}"
+    from engine.detect import Detector
     from engine.retrain import rule_targets
 
     detector = Detector().fit(flows, rule_targets(flows, config))
@@ -124,6 +131,7 @@ def simulate(args, flows, truth, detector, config, *, feedback: bool,
     from engine.retrain import retrain
 
     threshold = float(getattr(detector, "threshold", config.model.threshold))
+    scopes = (config.labels.normal_scope, args.attack_scope or config.labels.attack_scope)
     rng = np.random.default_rng(args.seed)
     order = rng.permutation(flows.height)
     truth_np = truth.to_numpy()
@@ -140,8 +148,9 @@ def simulate(args, flows, truth, detector, config, *, feedback: bool,
             pick = int(ranked[~answered[ranked]][0])
             answered[pick] = True
             if feedback:
-                store.add(base.row(pick, named=True), str(truth_np[pick]), scope="vector",
-                          who="oracle")
+                label = str(truth_np[pick])
+                scope = scopes[0] if label == NORMAL else scopes[1]
+                store.add(base.row(pick, named=True), label, scope=scope, who="oracle")
                 if retrain_every and step % retrain_every == 0:
                     result = retrain(flows, store, detector, config, save=False)
                     retrains.append(result.accepted)
@@ -167,15 +176,19 @@ def main(argv: list[str] | None = None) -> int:
                         "or sample single attack flows (thins every attack out of its context)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--retrain-every", type=int, default=0, help="0 = never")
-    parser.add_argument("--model", help="a model file (default: the bundled model)")
-    parser.add_argument("--self-train", action="store_true",
-                        help="fit the Detector on the replay's rule labels instead")
+    parser.add_argument("--model", help="a model file not trained on lab-dev (default: a "
+                        "Detector fitted on the replay's rule labels)")
+    parser.add_argument("--attack-scope", choices=("flow", "vector"),
+                        help="scope of the oracle's attack labels (default: [labels] "
+                        "attack_scope); false positives use [labels] normal_scope")
     args = parser.parse_args(argv)
     config = load_config(ROOT / "config.toml")
 
     flows, truth = load_replay(args.shape, args.attack_share, args.seed, args.sampling)
     detector, how = get_detector(args, flows, config)
     attacks = int((truth != NORMAL).sum())
+    scopes = (config.labels.normal_scope, args.attack_scope or config.labels.attack_scope)
+    print(f"oracle scopes: normal -> {scopes[0]}, attacks -> {scopes[1]}")
     print(f"lab-dev {args.shape}: {flows.height} flows, {attacks} attack flows "
           f"({attacks / flows.height:.2%}, sampled as {args.sampling}), seed {args.seed}; "
           f"detector: {how}")

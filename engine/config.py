@@ -54,7 +54,8 @@ class ModelConfig:
 class LabelsConfig:
     db: str = ""
     extra_classes: tuple[str, ...] = ()
-    default_scope: str = "vector"
+    normal_scope: str = "vector"
+    attack_scope: str = "flow"
     vector_digits: int = 3
     source_window_seconds: float = 300.0
     analyst_weight: float = 10.0

@@ -178,10 +178,14 @@ class Feedback:
     another analyst's), checked with one cheap query per `apply`.
     """
 
-    def __init__(self, store: LabelStore, threshold: float, default_scope: str = "vector"):
+    def __init__(
+        self, store: LabelStore, threshold: float, normal_scope: str = "vector",
+        attack_scope: str = "flow",
+    ):
         self.store = store
         self.threshold = threshold
-        self.default_scope = default_scope
+        self.normal_scope = normal_scope
+        self.attack_scope = attack_scope
         self._seen = -1
         self._suppressor = Suppressor(threshold, store.digits)
 
@@ -189,7 +193,7 @@ class Feedback:
     def from_config(cls, config, threshold: float | None = None) -> Feedback:
         store = LabelStore.from_config(config)
         return cls(store, config.model.threshold if threshold is None else threshold,
-                   config.labels.default_scope)
+                   config.labels.normal_scope, config.labels.attack_scope)
 
     @property
     def suppressor(self) -> Suppressor:
@@ -206,9 +210,14 @@ class Feedback:
 
     def label(self, row: Mapping[str, Any], label: str, *, scope: str | None = None,
               note: str | None = None, model_version: str | None = None) -> LabelEvent:
-        """The `n` (label "normal") and `l` keys: durable when it returns."""
+        """The `n` (label "normal") and `l` keys: durable when it returns. The scope defaults
+        to `[labels] normal_scope` for normal and `attack_scope` for other classes: promoting
+        every lookalike of one attack flow is riskier than quieting lookalikes of a false
+        positive (bench/feedback.py --attack-scope vector shows it)."""
+        if scope is None:
+            scope = self.normal_scope if label == NORMAL else self.attack_scope
         return self.store.add(
-            row, label, scope=scope or self.default_scope, note=note,
+            row, label, scope=scope, note=note,
             model_version=model_version,
             verdict=row.get("model_verdict", row.get("verdict")),
             score=row.get("model_score", row.get("score")),

@@ -205,10 +205,11 @@ class LabelStore:
     @classmethod
     def from_config(cls, config: Any) -> LabelStore:
         labels = config.labels
-        if labels.default_scope not in SCOPES:
-            raise UserError(
-                f"[labels] default_scope: {labels.default_scope!r} is not one of {', '.join(SCOPES)}"
-            )
+        for key in ("normal_scope", "attack_scope"):
+            if getattr(labels, key) not in SCOPES:
+                raise UserError(
+                    f"[labels] {key}: {getattr(labels, key)!r} is not one of {', '.join(SCOPES)}"
+                )
         return cls(
             config.labels_db_path,
             extra_classes=labels.extra_classes,

@@ -191,13 +191,19 @@ def test_feedback_applies_at_once_undo_restores_the_models_output(windows, tmp_p
     assert (restored["verdict"] == "anomaly").all() and (restored["score"] == 0.9).all()
     assert (restored["reasons"] == "knn p99").all()
 
+    # `l` with an attack class covers the flow only, unless asked for more.
+    attack = feedback.label(shown.row(1, named=True), "tunnel")
+    assert attack.scope == "flow"
+    assert feedback.apply(shown).filter(pl.col("verdict") == "tunnel").height == 1
+    feedback.undo()
+
     # Another analyst's label, written by another connection, reaches this view too.
     with LabelStore(tmp_path / "f.sqlite") as other:
         other.add(row, "normal", scope="flow", who="bob")
     again = feedback.apply(restored)
     assert again.filter(pl.col("verdict") == "normal")["line"].to_list() == [row["line"]]
     recorded = feedback.store.events().filter(pl.col("kind") == "label")
-    assert recorded["verdict"].to_list() == ["anomaly", "anomaly"]  # what the model had said
+    assert recorded["verdict"].to_list() == ["anomaly"] * 3  # what the model had said
 
 
 def test_batch_scoring_without_a_store_changes_nothing_and_creates_nothing(windows, tmp_path):
