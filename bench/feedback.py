@@ -27,6 +27,7 @@ import argparse
 import sys
 import tempfile
 import time
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -182,6 +183,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="scope of the oracle's attack labels (default: [labels] "
                         "attack_scope); false positives use [labels] normal_scope")
     args = parser.parse_args(argv)
+    # joblib inside the Detector's forest repeats one sklearn warning per tree and call.
+    warnings.filterwarnings("ignore", message=".*sklearn.utils.parallel.delayed.*")
     config = load_config(ROOT / "config.toml")
 
     flows, truth = load_replay(args.shape, args.attack_share, args.seed, args.sampling)
