@@ -7,7 +7,8 @@ by nfdump 1.7.1 as `-o extended` and `-o csv`) with varied source addresses and 
 times each reader in a fresh subprocess so peak memory (ru_maxrss) is its own. `--nfcapd`
 adds the nfdump baseline: that binary file is copied until it holds at least as many flows
 and `nfdump -R DIR -o csv > /dev/null` is timed. Figures are noisy on a shared machine: read
-the ratios, which are measured in the same run.
+the ratios, which are measured in the same run, and flows per CPU-second (all threads), which
+contention distorts less than wall time.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import argparse
 import gzip
 import json
 import re
+import resource
 import shutil
 import subprocess
 import sys
@@ -119,6 +121,11 @@ if mode.startswith("ours"):
 elif mode == "pandas":
     import pandas as pd
 base = psutil.Process().memory_info().rss
+import resource
+def cpu():
+    r = resource.getrusage(resource.RUSAGE_SELF)  # all threads of this process
+    return r.ru_utime + r.ru_stime
+c0 = cpu()
 t0 = time.perf_counter()
 if mode.startswith("ours"):
     frame = read_dump(path, final=True).flows
@@ -132,10 +139,11 @@ else:
     frame = pd.read_csv(path, usecols=list(range(13)), nrows=n)
     rows, size = len(frame), int(frame.memory_usage(deep=True).sum())
 elapsed = time.perf_counter() - t0
+cpu_s = cpu() - c0
 # VmHWM is this process's own high-water mark (ru_maxrss can carry the parent's over exec)
 hwm = next(l for l in open("/proc/self/status") if l.startswith("VmHWM:"))
 peak = int(hwm.split()[1]) * 1024
-print(json.dumps({"rows": rows, "seconds": elapsed, "peak": peak - base, "size": size}))
+print(json.dumps({"rows": rows, "seconds": elapsed, "cpu": cpu_s, "peak": peak - base, "size": size}))
 """
 
 
@@ -163,6 +171,7 @@ def nfdump_baseline(nfcapd: Path, flows: int, work: Path) -> dict | None:
     binary.mkdir()
     for i in range(copies):
         shutil.copy(nfcapd, binary / f"nfcapd.2019081218{i:02d}")
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
     subprocess.run(
         ["nfdump", "-R", str(binary), "-o", "csv"],
@@ -170,12 +179,10 @@ def nfdump_baseline(nfcapd: Path, flows: int, work: Path) -> dict | None:
         stderr=subprocess.DEVNULL,
         check=True,
     )
-    return {
-        "rows": copies * per_file,
-        "seconds": time.perf_counter() - t0,
-        "peak": None,
-        "size": None,
-    }
+    elapsed = time.perf_counter() - t0
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu_s = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
+    return {"rows": copies * per_file, "seconds": elapsed, "cpu": cpu_s, "peak": None, "size": None}
 
 
 def main() -> int:
@@ -218,7 +225,7 @@ def main() -> int:
         pandas_rate = results["pandas read_csv"]["rows"] / results["pandas read_csv"]["seconds"]
         print(
             f"{'reader':44s} {'flows':>9s} {'sec':>6s} {'flows/s':>10s} {'x pandas':>8s} "
-            f"{'peak MB':>8s} {'frame MB':>8s} {'peak/frame':>10s}"
+            f"{'cpu s':>6s} {'flows/cpu-s':>11s} {'peak MB':>8s} {'frame MB':>8s} {'peak/frame':>10s}"
         )
         for name, r in results.items():
             if r is None:
@@ -229,7 +236,8 @@ def main() -> int:
             ratio = f"{r['peak'] / r['size']:10.2f}" if r["peak"] and r["size"] else f"{'-':>10s}"
             print(
                 f"{name:44s} {r['rows']:9d} {r['seconds']:6.2f} {rate:10.0f} "
-                f"{rate / pandas_rate:8.1f} {peak} {size} {ratio}"
+                f"{rate / pandas_rate:8.1f} {r['cpu']:6.2f} {r['rows'] / r['cpu']:11.0f} "
+                f"{peak} {size} {ratio}"
             )
     finally:
         shutil.rmtree(work, ignore_errors=True)

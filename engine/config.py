@@ -67,6 +67,7 @@ class LabelsConfig:
 class TuiConfig:
     theme: str = "textual-dark"
     refresh_hz: float = 2.0
+    nfcapd_dir: str = ""
 
 
 @dataclass(frozen=True)

@@ -155,3 +155,13 @@ def test_output_schema_for_empty_input():
     result = parse_bytes(b"", file="e")
     assert result.flows.height == 0 and result.cursor == Cursor()
     assert isinstance(result.flows, pl.DataFrame)
+
+
+def test_invalid_utf8_and_control_bytes_are_skipped_lines_not_errors():
+    data = ROW_A.encode() + b"bad \xff\xfe line\n" + ROW_B.encode() + b"\x00\x01 ctrl\n"
+    result = parse_bytes(data, file="u", final=True)
+    assert result.flows["line"].to_list() == [1, 3]
+    assert [(s.line, s.reason) for s in result.skipped] == [
+        (2, "not a flow record"),
+        (4, "not a flow record"),
+    ]

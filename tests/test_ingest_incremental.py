@@ -78,3 +78,18 @@ def test_small_chunks_and_parallel_stitching_equal_one_pass(tmp_path, monkeypatc
     assert_frame_equal(chunked.flows, whole.flows)
     assert chunked.skipped == whole.skipped
     assert chunked.cursor == whole.cursor
+
+
+def test_a_line_longer_than_a_chunk_does_not_stall_the_reader(tmp_path, monkeypatch):
+    from engine.ingest import reader
+
+    monkeypatch.setattr(reader, "CHUNK_BYTES", 4096)
+    data = gzip.decompress(
+        (FIXTURES / "formats" / "small-lzo.nfdump-1.7.1.line.txt.gz").read_bytes()
+    )
+    head, _, rest = data.partition(b"\n")
+    path = _write(tmp_path / "d.txt", head + b"\n" + b"x" * 20000 + b"\n" + rest)
+    result = read_dump(path, final=True)
+    assert result.flows.height == 10
+    assert [s.line for s in result.skipped if s.reason == "not a flow record"] == [2]
+    assert result.cursor.offset == path.stat().st_size

@@ -57,7 +57,10 @@ def test_every_flow_exactly_once_through_kills(tmp_path, observer):
     try:
         for _ in range(KILLS):
             proc = _watcher(directory, out, config)
-            time.sleep(rng.uniform(0.2, 1.6))
+            # Kill at a random moment of its work, not of its imports: on a loaded machine
+            # start-up alone can outlast the delay, and the watcher would never get to work.
+            proc.stderr.readline()  # "watching DIR ..." (or EOF if it died)
+            time.sleep(rng.uniform(0.05, 1.5))
             proc.send_signal(signal.SIGKILL)
             proc.wait()
     finally:

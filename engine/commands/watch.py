@@ -12,6 +12,7 @@ from pathlib import Path
 
 from engine.config import Config
 from engine.errors import UserError
+from engine.terminal import inert
 
 STATUS_EVERY = 10.0  # seconds between headless status lines on stderr
 
@@ -87,6 +88,12 @@ def run_headless(directory: Path, config: Config, args: argparse.Namespace) -> i
     shown = 0
     try:
         pipeline.start()
+        # One line as soon as the pipeline runs: service logs (and tests) know it is up.
+        print(
+            f"flowtriage watch: watching {inert(str(directory))} "
+            f"({config.watch.observer} observer, state {inert(str(config.state_db_path))})",
+            file=sys.stderr, flush=True,
+        )
         last_status = time.monotonic()
         while not stopping.is_set() and pipeline.error is None:
             if stopping.wait(1.0):

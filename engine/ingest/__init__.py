@@ -17,8 +17,8 @@ Choices a caller may rely on:
 - Records that end before they start (nfdump prints -2147483648d ... or
   18446744073709540.000) and durations over 366 days are kept with duration 0 and
   ts_last = ts_first, the same in every format.
-- Formats that do not print a field leave it null: tcp_flags and tos for `-o line` and the
-  1.7.6+ csv, tcp_flags/tos/flows for none (csv and csv-fast have no flow count: 1).
+- A field the format does not print is null: tcp_flags and tos for `-o line`/`biline` and
+  the 1.7.6+ csv. The csv formats and csv-fast print no flow count: flows is 1 there.
 - Text, csv and json timestamps are wall-clock as printed (naive); csv-fast epoch
   milliseconds are converted to the configured zone so every format agrees.
 """

@@ -82,14 +82,26 @@ LAYOUTS = {layout.name: layout for layout in (CSV48, CSV176, CSVFAST)}
 TRAILER_MARKERS = (b"\nSummary\n", b"\nSummary\r\n", b"\nNo matching flows")
 
 
+def _timestamps(text: pl.Series) -> pl.Series:
+    # the 48-column csv prints whole seconds, which repeat: parse each distinct one once
+    text = text.cast(pl.String)
+    if bool((text.str.len_bytes() == 19).all()):
+        return exprs.by_unique(text, exprs.ts)
+    return exprs.ts_series(text)
+
+
 def build(layout: CsvLayout, raw: pl.DataFrame, *, file: str, timezone: str):
     """raw: one column per field of `layout` (String or already typed) plus line numbers `n`."""
     c = {field: pl.col(field).cast(dtype, strict=False) for field, dtype in layout.columns.values()}
     dp_text = raw.schema["dp"] == pl.String and bool(
         raw["dp"].str.contains(".", literal=True).any()
     )
+    # protocols and flags take few values: map each distinct one (often the identity)
+    raw = raw.with_columns(pr=exprs.small_domain(raw["pr"].cast(pl.String), exprs.proto))
+    if "flg" in c:
+        raw = raw.with_columns(flg=exprs.small_domain(raw["flg"], exprs.tcp_flags))
     columns = {
-        "proto": exprs.proto(pl.col("pr").cast(pl.String)),
+        "proto": pl.col("pr"),
         "src_addr": pl.col("sa"),
         "src_port": exprs.port(pl.col("sp"), type_code=False),
         "dst_addr": pl.col("da"),
@@ -99,7 +111,7 @@ def build(layout: CsvLayout, raw: pl.DataFrame, *, file: str, timezone: str):
         "line": pl.col("n"),
     }
     if "flg" in c:
-        columns["tcp_flags"] = exprs.tcp_flags(pl.col("flg"))
+        columns["tcp_flags"] = pl.col("flg")
     if "stos" in c:
         columns["tos"] = c["stos"]
     if "fl" in c:
@@ -110,11 +122,11 @@ def build(layout: CsvLayout, raw: pl.DataFrame, *, file: str, timezone: str):
         columns["duration"] = (c["last_ms"] - c["first_ms"]).cast(pl.Float64) / 1000.0
     else:
         # timestamps repeat (csv prints whole seconds): parse each distinct one once
-        raw = raw.with_columns(ts_v=exprs.ts_series(raw["ts"].cast(pl.String)))
+        raw = raw.with_columns(ts_v=_timestamps(raw["ts"]))
         columns["ts_first"] = pl.col("ts_v")
         columns["duration"] = c["td"]
         if layout is CSV48:
-            raw = raw.with_columns(te_v=exprs.ts_series(raw["te"].cast(pl.String)))
+            raw = raw.with_columns(te_v=_timestamps(raw["te"]))
             columns["ts_last"] = pl.col("te_v")
     return exprs.build(raw, columns, file=file)
 
@@ -141,7 +153,6 @@ def parse_csv_body(layout: CsvLayout, body: bytes, first_line: int, *, file: str
     """
     if not body:
         return None
-    expected = body.count(b"\n") + (0 if body.endswith(b"\n") else 1)
     first = body[: body.find(b"\n")] if b"\n" in body else body
     width = first.count(b",") + 1
     if width < layout.width:
@@ -163,10 +174,10 @@ def parse_csv_body(layout: CsvLayout, body: bytes, first_line: int, *, file: str
         )
     except Exception:
         return None
-    if raw.height != expected:
-        return None
+    # With quoting off, polars yields one row per line, blank lines included (as nulls, which
+    # fail validation): row i is line first_line + i.
     raw = raw.with_columns(n=pl.int_range(first_line, first_line + raw.height, dtype=pl.Int64))
     flows, valid = build(layout, raw, file=file, timezone=timezone)
     if not bool(valid.all()):
         return None
-    return flows, expected
+    return flows, raw.height

@@ -17,27 +17,23 @@ HEADERS: tuple[tuple[str, str | None], ...] = (
     (jsonfmt.ARRAY_START, "json"),
 )
 ANY_HEADER = "|".join(f"(?:{pattern})" for pattern, _ in HEADERS)
-HEADER_PREFIXES = ("Date first seen", "ts,te,td,", "firstSeen,", "cnt,af,")
 
 
 def header_mask(texts: pl.Series) -> pl.Series:
-    """Which lines are headers; literal prefix tests first, the regex only on candidates."""
-    t = (
-        texts.to_frame("t")
-        .select(
-            pl.any_horizontal([pl.col("t").str.starts_with(p) for p in HEADER_PREFIXES])
-            | ((pl.col("t").str.len_bytes() < 8) & pl.col("t").str.contains("[", literal=True))
-        )
-        .to_series()
-    )
-    if not t.any():
-        return t
-    return t & texts.str.contains(ANY_HEADER)
+    """Which lines are headers: one cheap anchored test, the full regex only on candidates."""
+    candidates = texts.str.contains(r"^\s*[Dtfc\[]")
+    if not candidates.any():
+        return candidates
+    return candidates & texts.str.contains(ANY_HEADER)
 
 
 TRAILER = (
     r"^(?:Summary:|Summary\s*$|Time window:|Total flows processed:|Total records processed:"
     r"|Sys:|No matching flows|flows,bytes,packets,avg_bps|[0-9]+(?:,[0-9]+){5}\s*$|\s*\]\s*$)"
+)
+# `-o raw`: "Flow Record:", indented "key = value" lines, then a hex dump of the payload
+RAW_RECORD_LINE = (
+    r"^(?:Flow Record:|  [A-Za-z][A-Za-z0-9 /_.-]*= |[0-9A-F]{2}(?: {1,2}[0-9A-F]{2})* +\|)"
 )
 LOOKS_LIKE_RECORD = r"^\s*(?:[0-9]{4}-[0-9]{2}-[0-9]{2}[ T][0-9]|[0-9]+,[0-9]+,[0-9]{9,},|\{)"
 

@@ -131,6 +131,17 @@ def by_unique(series: pl.Series, parse) -> pl.Series:
     return filled.replace_strict(uniq, parsed, return_dtype=parsed.dtype)
 
 
+def small_domain(series: pl.Series, parse) -> pl.Series:
+    """Like `by_unique` for columns with a handful of values (protocols, flags): when the
+    parse changes none of them, the column is kept as it is (no second pass)."""
+    uniq = series.unique()
+    parsed = uniq.to_frame("v").select(parse(pl.col("v"))).to_series()
+    if parsed.dtype == series.dtype and bool((parsed == uniq).fill_null(False).all()):
+        if parsed.null_count() == 0:
+            return series
+    return series.replace_strict(uniq, parsed, return_dtype=parsed.dtype)
+
+
 def ts_series(text: pl.Series) -> pl.Series:
     """'YYYY-MM-DD HH:MM:SS.mmm' (or without ms) -> Datetime(ms); the seconds part repeats."""
     frame = text.to_frame("t").select(

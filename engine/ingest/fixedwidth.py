@@ -35,7 +35,6 @@ _ORDER = (
     "bpp",
     "flows",
 )
-_USED = ("ts", "dur", "proto", "src", "dst", "flags", "tos", "pkts", "bytes", "flows")
 
 
 def _separator(token: str, type_code: bool) -> int | None:
@@ -51,7 +50,8 @@ def _separator(token: str, type_code: bool) -> int | None:
 
 def learn(texts: pl.Series, record: re.Pattern) -> dict | None:
     """Column layout of the most common (length, field set) among sampled records."""
-    sample = texts.filter(texts.str.starts_with("2")).head(_SAMPLE).to_list()
+    head = texts.head(_SAMPLE * 10)
+    sample = head.filter(head.str.contains(r"^[0-9]{4}-")).head(_SAMPLE).to_list()
     found: list[tuple[tuple, int, re.Match]] = []
     for line in sample:
         m = record.match(line)
@@ -133,6 +133,7 @@ def parse_fixed(lines: pl.DataFrame, layout: dict, *, file: str):
     packets, approx_p = exprs.scaled_series(raw["pkts"])
     nbytes, approx_b = exprs.scaled_series(raw["bytes"])
     raw = raw.with_columns(
+        proto=exprs.small_domain(raw["proto"], exprs.proto),
         ts_v=exprs.ts_series(raw["ts"]),
         dur_v=exprs.by_unique(raw["dur"], exprs.duration),
         pkts_v=packets,
@@ -147,7 +148,7 @@ def parse_fixed(lines: pl.DataFrame, layout: dict, *, file: str):
     columns = {
         "ts_first": pl.col("ts_v"),
         "duration": pl.col("dur_v"),
-        "proto": pl.when(ok).then(exprs.proto(pl.col("proto").replace("", None))),
+        "proto": pl.when(ok & (pl.col("proto") != "")).then(pl.col("proto")),
         "src_addr": pl.col("src_addr").replace("", None),
         "src_port": exprs.port(pl.col("src_port"), type_code=False),
         "dst_addr": pl.col("dst_addr").replace("", None),
@@ -159,7 +160,8 @@ def parse_fixed(lines: pl.DataFrame, layout: dict, *, file: str):
         "line": pl.col("n"),
     }
     if "flags" in layout["sig"]:
-        columns["tcp_flags"] = exprs.tcp_flags(pl.col("flags"))
+        raw = raw.with_columns(flags=exprs.small_domain(raw["flags"], exprs.tcp_flags))
+        columns["tcp_flags"] = pl.col("flags")
         columns["tos"] = pl.col("tos").cast(pl.Int16, strict=False)
     flows, valid = exprs.build(raw, columns, file=file)
     if cand is lines:

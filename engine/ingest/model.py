@@ -15,6 +15,7 @@ TRAILER = "trailer"
 NOT_A_FLOW = "not a flow record"
 MALFORMED = "malformed flow record"
 NO_LAYOUT = "no header or recognisable record before this line"
+RAW_RECORD = "raw record block (-o raw), not read"
 BENIGN_REASONS: frozenset[str] = frozenset({BLANK, HEADER, TRAILER})
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable
-from pathlib import Path
 
 import polars as pl
 
@@ -17,6 +16,7 @@ from engine.ingest.model import (
     MALFORMED,
     NO_LAYOUT,
     NOT_A_FLOW,
+    RAW_RECORD,
     TRAILER,
     Cursor,
     ReadResult,
@@ -156,7 +156,8 @@ def _parallel_chunks(fh, file, start: Cursor, budget: int, size: int, final: boo
 
 
 def _line_aligned(fh, offset: int, want: int, size: int) -> int:
-    """Shrink a read so it ends just after a newline (no copy to trim a partial line later)."""
+    """Shrink a read so it ends just after a newline (no copy to trim a partial line later);
+    a line longer than a whole chunk extends the read to that line's end instead."""
     end = offset + want
     if end >= size:
         return size - offset
@@ -164,14 +165,27 @@ def _line_aligned(fh, offset: int, want: int, size: int) -> int:
     fh.seek(end - probe)
     window = fh.read(probe)
     cut = window.rfind(b"\n")
-    return want - probe + cut + 1 if cut >= 0 else want
+    if cut >= 0:
+        return want - probe + cut + 1
+    if want < CHUNK_BYTES:  # a max_bytes budget ends inside a line: hold it back
+        return want
+    fh.seek(end)
+    return want + len(fh.readline())
 
 
 def read_flows(
     paths: Iterable, *, timezone: str = "local"
 ) -> tuple[pl.DataFrame, list[ReadResult]]:
     """Every file read whole (final=True); flows concatenated in the order given."""
-    results = [read_dump(p, final=True, timezone=timezone) for p in paths]
+    from concurrent.futures import ThreadPoolExecutor
+
+    paths = list(paths)
+    if len(paths) == 1:
+        results = [read_dump(paths[0], final=True, timezone=timezone)]
+    else:
+        # small rotated dumps are one chunk each: overlap whole files instead
+        with ThreadPoolExecutor(max_workers=_WORKERS) as pool:
+            results = list(pool.map(lambda p: read_dump(p, final=True, timezone=timezone), paths))
     frames = [r.flows for r in results if r.flows.height]
     flows = pl.concat(frames, rechunk=False) if frames else empty_flows()
     return flows, results
@@ -337,10 +351,13 @@ def _classify(parts: list[pl.DataFrame], file: str) -> tuple[SkippedLine, ...]:
         return ()
     rest = pl.concat(parts).sort("n")
     t = pl.col("text")
+    blank = t.str.strip_chars() == ""
+    # by shape, not position, so a block split between two reads is still recognised
+    raw_block = t.str.contains(detect.RAW_RECORD_LINE)
     reasons = rest.select(
         "n",
         pl.col("text").str.slice(0, 200),
-        reason=pl.when(t.str.strip_chars() == "")
+        reason=pl.when(blank)
         .then(pl.lit(BLANK))
         .when(t.str.contains(detect.ANY_HEADER))
         .then(pl.lit(HEADER))
@@ -348,12 +365,10 @@ def _classify(parts: list[pl.DataFrame], file: str) -> tuple[SkippedLine, ...]:
         .then(pl.lit(TRAILER))
         .when(pl.col("no_layout"))
         .then(pl.lit(NO_LAYOUT))
+        .when(raw_block)
+        .then(pl.lit(RAW_RECORD))
         .when(t.str.contains(detect.LOOKS_LIKE_RECORD))
         .then(pl.lit(MALFORMED))
         .otherwise(pl.lit(NOT_A_FLOW)),
     )
     return tuple(SkippedLine(file, n, reason, line) for n, line, reason in reasons.iter_rows())
-
-
-def path_label(path) -> str:
-    return str(Path(path))

@@ -1,0 +1,43 @@
+"""Make untrusted text (anything read from a dump) inert for a terminal.
+
+Text from a dump may hold ESC/CSI/OSC sequences (clear the screen, set the title, write the
+clipboard, forge hyperlinks), C1 controls (0x9b is a one-byte CSI on some terminals) or bidi
+overrides that reorder what the operator reads. Rich and Textual strip only a handful of
+control codes, so every string from a dump goes through `sanitize` before it is displayed.
+Markup is a separate concern: callers build `Text`/`Content` objects directly and never parse
+dump text as markup.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+
+# C0 controls and DEL become their Unicode "control pictures" (ESC -> U+241B), which are
+# printable and one cell wide, so the operator sees that a control byte was there.
+_PICTURES = {code: chr(0x2400 + code) for code in range(0x20)}
+_PICTURES[0x7F] = "\u2421"
+
+# Categories that are invisible or act on the display: controls (C1), format characters
+# (bidi overrides and isolates, zero-width joiners), line/paragraph separators, lone
+# surrogates (from surrogateescape decoding) and unassigned code points.
+_ESCAPED_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Zl", "Zp", "Cn"})
+
+
+def _visible(char: str) -> str:
+    code = ord(char)
+    picture = _PICTURES.get(code)
+    if picture is not None:
+        return picture
+    if unicodedata.category(char) in _ESCAPED_CATEGORIES:
+        return f"\\x{code:02x}" if code <= 0xFF else f"\\u{code:04x}"
+    return char
+
+
+def sanitize(text: object) -> str:
+    """`text` as a string in which every control, format or bidi character is a visible symbol."""
+    if text is None:
+        return ""
+    value = text if isinstance(text, str) else str(text)
+    if value.isprintable():  # the common case: plain addresses, names, numbers
+        return value
+    return "".join(_visible(char) for char in value)

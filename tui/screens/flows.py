@@ -1,0 +1,133 @@
+"""FlowsScreen: the main screen, a live table of suspicious flows."""
+
+from __future__ import annotations
+
+import polars as pl
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.widgets import Footer, Static
+
+from engine.sanitize import sanitize
+from engine.snapshot import Snapshot
+from tui import format as fmt
+from tui.columns import FLOW_COLUMNS
+from tui.filter_bar import FilterBar
+from tui.flow_table import FrameTable
+from tui.screens.table_screen import TableScreen, sort_bindings
+from tui.view import SortKey
+
+
+def compile_flow_filter(text: str) -> pl.Expr:
+    from engine.rules import compile_filter  # the rules helper's nfdump-filter compiler
+
+    return compile_filter(text)
+
+
+class FlowsScreen(TableScreen):
+    COLUMNS = FLOW_COLUMNS
+    ID_COLUMN = "flow_id"
+    DEFAULT_SORT = SortKey("score", descending=True)
+    BINDINGS = [
+        Binding("slash", "filter", "Filter", tooltip="Filter flows (nfdump filter syntax)", id="filter"),
+        Binding("s", "sort_next", "Sort", tooltip="Sort by the next column", id="sort_next"),
+        Binding("r", "sort_reverse", "Rev", tooltip="Reverse the sort", id="sort_reverse"),
+        Binding("f", "toggle_follow", "Follow", tooltip="Keep the cursor on the top row", id="follow"),
+        Binding("tab", "app.show_sources", "Sources", tooltip="Per-source summaries", id="sources", priority=True),
+        Binding("q", "app.quit", "Quit", id="quit"),
+        Binding("x", "clear_filter", "Clear filter", show=False, id="clear_filter"),
+        Binding("c", "copy('src_addr')", "Copy source", show=False, id="copy_source"),
+        Binding("C", "copy('dst_addr')", "Copy destination", show=False, id="copy_destination"),
+        *sort_bindings(FLOW_COLUMNS),
+    ]
+
+    def compose(self) -> ComposeResult:
+        yield Static(id="title")
+        yield FrameTable(FLOW_COLUMNS, "flow_id", empty_text="waiting for flows\u2026", id="flows")
+        yield Static(id="reason")
+        yield FilterBar("filter> ", "nfdump filter, e.g. proto udp and src port 53", id="filter-bar")
+        yield Static(id="status")
+        yield Footer(compact=True, show_command_palette=False)
+
+    def frame_of(self, snapshot: Snapshot) -> pl.DataFrame:
+        return snapshot.flows
+
+    def compile_filter(self, text: str) -> pl.Expr:
+        return compile_flow_filter(text)
+
+    def threshold(self) -> float | None:
+        return self.app.config.model.threshold
+
+    def show_flows_of(self, filter_text: str) -> None:
+        self.apply_filter(filter_text)
+
+    # ---- actions -----------------------------------------------------------------------
+
+    def action_toggle_follow(self) -> None:
+        self.follow = not self.follow
+        if self.follow:
+            self.table.move_cursor(0)
+        self.update_title()
+
+    def action_copy(self, column: str) -> None:
+        row = self.table.cursor_row
+        if row:
+            self.app.copy_address(row.get(column))
+
+    def on_frame_table_activated(self, event: FrameTable.Activated) -> None:
+        if event.row is not None:
+            self.app.show_flow(event.row)
+
+    def on_frame_table_cursor_moved(self, event: FrameTable.CursorMoved) -> None:
+        # Moving away from the top by hand ends follow mode, as a pager's tail mode does.
+        if self.follow and event.index > 0:
+            self.follow = False
+            self.update_title()
+        self.update_reason()
+
+    # ---- lines around the table --------------------------------------------------------
+
+    def view_changed(self) -> None:
+        self.update_title()
+        self.update_reason()
+        self.update_status()
+
+    def update_reason(self) -> None:
+        row = self.table.cursor_row
+        text = Text(no_wrap=True, overflow="ellipsis")
+        if row:
+            text.append("\u25b8 ", style="bold")
+            text.append(sanitize(row.get("reasons")) or "(no reason given)")
+            text.append(f"  [{fmt.stamp(row.get('ts_first'))} {fmt.duration(row.get('duration'))}s]", style="dim")
+        self.query_one("#reason", Static).update(text)
+
+    def update_title(self) -> None:
+        app = self.app
+        text = Text(no_wrap=True, overflow="ellipsis")
+        text.append(" flowtriage ", style="bold reverse")
+        if app.paused:
+            behind = app.updates_behind
+            text.append(f" PAUSED +{behind} " if behind else " PAUSED ", style="bold reverse")
+        else:
+            text.append(" LIVE ", style="bold")
+        if self.follow:
+            text.append(" FOLLOW ", style="bold")
+        shown, total = len(self.table.view), (app.snapshot.flows.height if app.snapshot else 0)
+        text.append(f" {shown:,}/{total:,} flows ")
+        if self.filter_text:
+            text.append(" filter: ", style="dim")
+            text.append(sanitize(self.filter_text), style="bold")
+        text.append(f"  {sanitize(app.subtitle)}", style="dim")
+        empty = sanitize(app.feed_status) or "waiting for flows\u2026"
+        if self.table.empty_text != empty:
+            self.table.empty_text = empty
+            self.table.refresh()
+        self.query_one("#title", Static).update(text)
+
+    def update_status(self) -> None:
+        self.query_one("#status", Static).update(self.app.status_text())
+
+    def show_snapshot(self, snapshot: Snapshot | None) -> None:
+        super().show_snapshot(snapshot)
+        self.update_title()
+        self.update_status()
