@@ -10,7 +10,7 @@ from engine.commands.labels import inert
 from engine.labels import LabelStore
 from engine.schema import FLOW_KEY
 
-from .conftest import FIXTURES
+from .conftest import FIXTURES, ROOT
 from .labels_support import read_fixture
 
 DUMP = FIXTURES / "labels" / "nfcapd.202701110140.txt"
@@ -131,3 +131,27 @@ def test_the_export_is_a_labels_file_for_train_and_eval(tmp_path, flows):
     keyed = tmp_path / "keyed.csv"
     pl.read_csv(out, infer_schema=False).drop("file", "line").write_csv(keyed)
     assert join_labels(flows, read_labels(keyed)).drop_nulls().to_list() == ["tunnel", "scan"]
+
+
+def test_score_applies_analyst_labels_from_the_store(tmp_path):
+    """A false positive marked in the label store stays quiet in batch `score` output too."""
+    from engine.config import load_config
+
+    dump = ROOT / "data/samples/lab-dev/routerlike/nfcapd.202701110138.txt.gz"
+    cfg = tmp_path / "c.toml"
+    cfg.write_text(f'[labels]\ndb = "{tmp_path / "labels.sqlite"}"\n')
+    before = tmp_path / "before.parquet"
+    assert main(["score", str(dump), "-o", str(before), "--all", "-q", "--config", str(cfg)]) == 0
+    scored = pl.read_parquet(before)
+    flagged = scored.filter(pl.col("score") >= 0.5)
+    assert flagged.height > 0
+    row = flagged.row(0, named=True)
+    with LabelStore.from_config(load_config(cfg)) as store:
+        store.add(row, "normal", scope="flow")
+    after = tmp_path / "after.parquet"
+    assert main(["score", str(dump), "-o", str(after), "--all", "-q", "--config", str(cfg)]) == 0
+    again = pl.read_parquet(after).filter(
+        (pl.col("file") == row["file"]) & (pl.col("line") == row["line"])
+    ).row(0, named=True)
+    assert again["verdict"] == "normal" and again["score"] < 0.5
+    assert again["reasons"].endswith("analyst:normal")
