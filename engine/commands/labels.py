@@ -8,7 +8,6 @@ key set and moves labels between machines and into `eval --truth` / `train --lab
 from __future__ import annotations
 
 import argparse
-import re
 import sys
 from pathlib import Path
 
@@ -16,6 +15,7 @@ import polars as pl
 
 from engine.errors import UserError
 from engine.labels import LabelStore
+from engine.sanitize import inert
 from engine.schema import FLOW_KEY, PROVENANCE_KEY
 
 EXPORT_COLUMNS: tuple[str, ...] = (
@@ -25,23 +25,6 @@ TS_FORMAT = "%Y-%m-%d %H:%M:%S%.3f"  # as nfdump prints ts_first
 _TYPES: dict[str, pl.DataType] = {
     "line": pl.Int64(), "src_port": pl.Int32(), "dst_port": pl.Int32(), "score": pl.Float64(),
 }
-# C0 and C1 controls, DEL, and the Unicode line/paragraph separators and bidi overrides:
-# anything a terminal could act on rather than print.
-_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
-
-
-def inert(value: object) -> str:
-    """Text from a dump or an analyst, safe to print: controls shown as \\xNN, not obeyed."""
-    if value is None:
-        return ""
-    return _CONTROL.sub(_escape, str(value))
-
-
-def _escape(match: re.Match[str]) -> str:
-    code = ord(match.group())
-    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
-
-
 def export_frame(current: pl.DataFrame) -> pl.DataFrame:
     return current.select(
         [
