@@ -36,11 +36,6 @@ def _read_whole(path):
 
 # Parser bugs this test found and reported (see the conformance report); strict, so a fix
 # turns these into failures that ask for the marker to go.
-_NUMERIC_PROTO = (
-    "numeric protocol not mapped to the name nfdump prints in its text output: "
-    "engine.schema.PROTO_NAMES has 13 of the 134 names nfdump 1.7.1 prints "
-    "(tests/nfdump_harness.py NFDUMP_PROTO_NAMES), so -N and json give '8' where line gives 'EGP'"
-)
 _CSV_PADDED_PROTO = (
     "csv: nfdump 1.7.1 pads an unnamed protocol number ('138  '); engine.ingest keeps the spaces"
 )
@@ -64,11 +59,6 @@ COUNT_BUGS = {
 }
 KNOWN_BUGS = {
     **COUNT_BUGS,
-    **{
-        ("netflow-v5-protocols", f.id): _NUMERIC_PROTO
-        for f in nh.FORMATS
-        if f.plain and f.kind in ("text", "json")
-    },
     ("netflow-v5-protocols", "csv"): _CSV_PADDED_PROTO,
 }
 
