@@ -36,9 +36,6 @@ def _read_whole(path):
 
 # Parser bugs this test found and reported (see the conformance report); strict, so a fix
 # turns these into failures that ask for the marker to go.
-_CSV_PADDED_PROTO = (
-    "csv: nfdump 1.7.1 pads an unnamed protocol number ('138  '); engine.ingest keeps the spaces"
-)
 _MAPPED_DST = (
     "text formats: a non-ICMP destination like '::ffff:..100.200.40000' or "
     "'::ffff:192.0.2.1.40001' is split as ICMP type.code ('200.40000'), so the flow is "
@@ -59,7 +56,6 @@ COUNT_BUGS = {
 }
 KNOWN_BUGS = {
     **COUNT_BUGS,
-    ("netflow-v5-protocols", "csv"): _CSV_PADDED_PROTO,
 }
 
 
