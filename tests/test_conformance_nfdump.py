@@ -36,12 +36,6 @@ def _read_whole(path):
 
 # Parser bugs this test found and reported (see the conformance report); strict, so a fix
 # turns these into failures that ask for the marker to go.
-_MAPPED_DST = (
-    "text formats: a non-ICMP destination like '::ffff:..100.200.40000' or "
-    "'::ffff:192.0.2.1.40001' is split as ICMP type.code ('200.40000'), so the flow is "
-    "skipped as malformed (engine/ingest/text.py calls exprs.endpoint(dst, type_code=True) "
-    "for every row)"
-)
 _PROTO_CHARS = (
     "text formats: the record pattern's proto group [A-Za-z0-9_-]+ (engine/ingest/text.py) "
     "refuses the names nfdump prints for 39 'TP++', 93 'AX.25' and 107 'A/N', so those flows "
@@ -50,7 +44,6 @@ _PROTO_CHARS = (
 )
 # a flow skipped as malformed also breaks the Summary totals; a misnamed protocol does not
 COUNT_BUGS = {
-    **{("ipv4-mapped-ipv6", f.id): _MAPPED_DST for f in nh.FORMATS if f.kind == "text"},
     ("netflow-v5-protocols", "biline"): _PROTO_CHARS,
     ("netflow-v5-protocols", "bilong"): _PROTO_CHARS,
 }

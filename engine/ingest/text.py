@@ -97,7 +97,7 @@ def _build(fields: pl.DataFrame, *, file: str):
     proto = exprs.proto(pl.col("proto"))
     icmp_dst = proto.is_in(exprs.ICMP_PROTOS)
     src_addr, src_port = exprs.endpoint(pl.col("src"), type_code=False)
-    dst_addr, dst_port = exprs.endpoint(pl.col("dst"), type_code=True)
+    dst_addr, dst_port = exprs.endpoint(pl.col("dst"), type_code=icmp_dst)
     packets, approx_p = exprs.scaled(pl.col("pkts"))
     nbytes, approx_b = exprs.scaled(pl.col("bytes"))
     columns = {
