@@ -34,22 +34,11 @@ def _read_whole(path):
     return read_dump(path, final=True, timezone="UTC")
 
 
-# Parser bugs this test found and reported (see the conformance report); strict, so a fix
-# turns these into failures that ask for the marker to go.
-_PROTO_CHARS = (
-    "text formats: the record pattern's proto group [A-Za-z0-9_-]+ (engine/ingest/text.py) "
-    "refuses the names nfdump prints for 39 'TP++', 93 'AX.25' and 107 'A/N', so those flows "
-    "are skipped as malformed wherever the fixed-width fast path does not take the line "
-    "(always for biline/bilong)"
-)
-# a flow skipped as malformed also breaks the Summary totals; a misnamed protocol does not
-COUNT_BUGS = {
-    ("netflow-v5-protocols", "biline"): _PROTO_CHARS,
-    ("netflow-v5-protocols", "bilong"): _PROTO_CHARS,
-}
-KNOWN_BUGS = {
-    **COUNT_BUGS,
-}
+# Parser bugs this test finds, as {(source, format id): reason}, marked xfail(strict=True) so
+# that a fix turns them into failures that ask for the marker to go. COUNT_BUGS are those that
+# also break the Summary totals (a flow skipped as malformed; a misnamed protocol does not).
+COUNT_BUGS: dict[tuple[str, str], str] = {}
+KNOWN_BUGS: dict[tuple[str, str], str] = {**COUNT_BUGS}
 
 
 def _cases(formats, bugs=KNOWN_BUGS):

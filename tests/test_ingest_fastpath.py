@@ -81,3 +81,24 @@ def test_ipv4_tailed_ipv6_destinations_read_alike_on_both_paths():
         ("ICMP6", "::ffff:..100.200", 1 * 256 + 4),
         ("ICMP6", "::ffff:192.0.2.1", 1 * 256 + 4),
     ]
+
+
+# nfdump 1.7.1 `-o line` of the harness's NetFlow v5 flow per protocol number
+# (V5_EVERY_PROTOCOL, read by the real nfcapd): names with '+', '.', '/' and a leading digit
+PROTOCOL_NAMES_LINE = """\
+2024-03-10 12:09:30.000     00:00:29.000 UDP           10.9.0.1:0     ->         10.9.0.2:0            1      117     1
+2024-03-10 12:09:30.000     00:00:29.000 3PC           10.9.0.1:0     ->         10.9.0.2:0            1      134     1
+2024-03-10 12:09:30.000     00:00:29.000 TP++          10.9.0.1:0     ->         10.9.0.2:0            1      139     1
+2024-03-10 12:09:30.000     00:00:29.000 AX.25         10.9.0.1:0     ->         10.9.0.2:0            1      193     1
+2024-03-10 12:09:30.000     00:00:29.000 A/N           10.9.0.1:0     ->         10.9.0.2:0            1      207     1
+"""  # noqa: E501
+
+
+def test_every_printed_protocol_name_reads_alike_on_both_paths():
+    texts = pl.Series((PROTOCOL_NAMES_LINE * 20).splitlines())  # enough rows for the fast path
+    lines = pl.DataFrame({"n": pl.int_range(1, texts.len() + 1, eager=True), "text": texts})
+    fast, fast_rest = parse_text(lines, file="f")
+    exact, exact_rest = _parse_regex(lines, file="f")
+    assert_frame_equal(fast, exact)
+    assert fast_rest.height == exact_rest.height == 0
+    assert fast["proto"].head(5).to_list() == ["UDP", "3PC", "TP++", "AX.25", "A/N"]
