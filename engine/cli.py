@@ -28,6 +28,9 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
         description="Triage DNS-borne attacks in nfdump NetFlow text dumps.",
     )
     parser.add_argument("--version", action="version", version=f"flowtriage {__version__}")
+    # Also accepted before the command; a separate dest, because a subparser's default (None)
+    # would overwrite a value parsed at the top level.
+    parser.add_argument("--config", dest="config_first", metavar="FILE", help=argparse.SUPPRESS)
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument(
         "--config",
@@ -44,16 +47,17 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
 
 
 def _command_in(argv: list[str]) -> str | None:
-    return next((a for a in argv if not a.startswith("-")), None)
+    # The first known command name: `--config X score` must not take X for the command.
+    return next((a for a in argv if a in COMMAND_MODULES), None)
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     try:
         command = _command_in(argv)
-        parser = build_parser(command if command in COMMAND_MODULES else None)
+        parser = build_parser(command)
         args = parser.parse_args(argv)
-        config = load_config(args.config)
+        config = load_config(getattr(args, "config", None) or args.config_first)
         return int(args.func(args, config) or 0)
     except (ConfigError, UserError) as exc:
         print(f"flowtriage {command}: {exc}", file=sys.stderr)

@@ -18,7 +18,9 @@ Semantics follow nfdump 1.7 (src/libnfdump/filter: grammar.y, scanner.l, filter.
 - `flags XYZ` is true when every named flag is set (others don't care);
 - `port N` / `ip A` / `net N` without src/dst match either side.
 Extensions nfdump does not accept: `=>` (the field talk writes it) as `>=`, `&&`/`||`, flag
-letters C and E, lower-case flag letters.
+letters C and E, lower-case flag letters, `proto` with IANA keywords (ipv6-icmp, udplite, ...)
+or with the protocol names nfdump prints but its filter refuses (tp++, ipv6, xnet, host, net,
+mpls).
 
 Addresses are compared as printed. An IPv6 address nfdump shortened with `..` in a text dump
 cannot be recovered, so such a flow never matches an IPv6 `ip`/`net` filter (IPv4 is never
@@ -91,7 +93,7 @@ _TOKEN = re.compile(
     | (?P<or>\|\|)
     | (?P<not>!)
     | (?P<punct>[()\[\],/])
-    | (?P<word>[A-Za-z0-9_:.\-]+)
+    | (?P<word>[A-Za-z0-9_:.\-+]+)
     """,
     re.VERBOSE,
 )
@@ -192,16 +194,19 @@ Node = Any | Not | And | Or | Compare | PortIn | Proto | Address | Flags | Famil
 _CMP_WORDS = {"eq": "==", "gt": ">", "lt": "<", "ge": ">=", "le": "<="}
 _CMP_SYMBOLS = {"=": "==", "==": "==", ">": ">", "<": "<", ">=": ">=", "<=": "<=", "=>": ">="}
 
-# IANA numbers for the protocol names nfdump accepts most often; the names a dump prints
-# (engine.schema.PROTO_NAMES) are all here, so a flow matches whether printed by name or number.
+# Every name nfdump prints (engine.schema.PROTO_NAMES), read as the first number printed with
+# it, as nfdump's filter reads it (`proto idpr` is 35, not 38), so a flow matches whether
+# printed by name or number; plus IANA keywords nfdump does not print. A/N (107) is no word
+# here ('/' separates a prefix length): `proto 107`.
 PROTO_NUMBERS: dict[str, int] = {
-    "hopopt": 0, "icmp": 1, "igmp": 2, "ggp": 3, "ipip": 4, "ipv4": 4, "st": 5, "tcp": 6,
-    "cbt": 7, "egp": 8, "igp": 9, "pup": 12, "udp": 17, "idp": 22, "tp": 29, "ipv6": 41,
-    "ipv6-route": 43, "ipv6-frag": 44, "idrp": 45, "rsvp": 46, "gre": 47, "esp": 50, "ah": 51,
-    "icmp6": 58, "ipv6-icmp": 58, "ipv6-nonxt": 59, "ipv6-opts": 60, "eigrp": 88, "ospf": 89,
-    "mtp": 92, "encap": 98, "pim": 103, "ipcomp": 108, "vrrp": 112, "l2tp": 115, "isis": 124,
-    "sctp": 132, "fc": 133, "udplite": 136, "mpls": 137,
+    **{name.lower(): n for n, name in reversed(PROTO_NAMES.items())},
+    "hopopt": 0, "ipv4": 4, "idp": 22, "tp": 29, "ipv6-route": 43, "ipv6-frag": 44,
+    "ipv6-icmp": 58, "ipv6-nonxt": 59, "ipv6-opts": 60, "ipcomp": 108, "isis": 124,
+    "udplite": 136,
 }
+# Protocol names nfdump's filter refuses after `proto` (its own keywords; TP++ and A/N, which
+# its scanner splits): format_filter prints their numbers, so its text suits nfdump as well.
+_NFDUMP_REFUSES = frozenset({"xnet", "ipv6", "host", "net", "mpls", "tp++", "a/n"})
 
 _TCP_FLAG_BITS = {letter: 1 << (7 - i) for i, letter in enumerate(TCP_FLAG_LETTERS)}
 _ALL_FLAGS = 0x3F  # nfdump's X: URG ACK PSH RST SYN FIN
@@ -716,6 +721,13 @@ def _format_compare(node: Compare) -> str:
     return f"{node.field} {op} {node.value}"
 
 
+def _proto_text(number: int) -> str:
+    name = PROTO_NAMES.get(number, "").lower()
+    if name and name not in _NFDUMP_REFUSES and PROTO_NUMBERS.get(name) == number:
+        return name
+    return str(number)
+
+
 def format_filter(node: Node) -> str:
     """AST -> nfdump filter text that parses back to the same AST (for display and checks)."""
 
@@ -737,8 +749,7 @@ def format_filter(node: Node) -> str:
     if isinstance(node, PortIn):
         return f"{node.column.removesuffix('_port')} port in [{' '.join(map(str, node.ports))}]"
     if isinstance(node, Proto):
-        name = PROTO_NAMES.get(node.number)
-        return f"proto {name.lower() if name else node.number}"
+        return f"proto {_proto_text(node.number)}"
     if isinstance(node, Address):
         return _format_address(node)
     if isinstance(node, Flags):

@@ -161,11 +161,14 @@ def _provenance_rows(path: Path, raw: pl.DataFrame) -> pl.DataFrame:
 def _flow_key_rows(path: Path, raw: pl.DataFrame) -> pl.DataFrame:
     ts_text = pl.col("ts_first").str.strip_chars()
     proto_text = pl.col("proto").str.strip_chars().str.to_uppercase()
-    numbered = pl.DataFrame(
-        {"_num": [str(n) for n in PROTO_NAMES], "_name": list(PROTO_NAMES.values())}
-    )
+    # a protocol by number or by name in any case, as flows spell it (nfdump's 'IPv6', 'Trnk1')
+    spelled = {str(n): name for n, name in PROTO_NAMES.items()}
+    spelled |= {name.upper(): name for name in PROTO_NAMES.values()}
+    spellings = pl.DataFrame({"_spelled": list(spelled), "_name": list(spelled.values())})
     typed = (
-        raw.join(numbered, left_on=proto_text, right_on="_num", how="left", maintain_order="left")
+        raw.join(
+            spellings, left_on=proto_text, right_on="_spelled", how="left", maintain_order="left"
+        )
         .select(
             "_row",
             pl.coalesce(

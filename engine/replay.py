@@ -15,7 +15,10 @@ from pathlib import Path
 
 from engine.errors import UserError
 
-SAMPLES = Path(__file__).resolve().parent.parent / "data" / "samples"
+# A wheel carries the samples inside the package (pyproject force-include); a source checkout
+# has them at the top level.
+_PACKAGED = Path(__file__).resolve().parent / "samples"
+SAMPLES = _PACKAGED if _PACKAGED.is_dir() else Path(__file__).resolve().parent.parent / "data" / "samples"
 
 
 def sample_dumps(corpus: str = "lab-dev", shape: str = "nfpcapd") -> list[Path]:

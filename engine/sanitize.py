@@ -23,14 +23,22 @@ _PICTURES[0x7F] = "\u2421"
 _ESCAPED_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Zl", "Zp", "Cn"})
 
 
-def _visible(char: str) -> str:
+def _escaped(char: str) -> str:
     code = ord(char)
-    picture = _PICTURES.get(code)
+    return f"\\x{code:02x}" if code <= 0xFF else f"\\u{code:04x}"
+
+
+def _visible(char: str) -> str:
+    picture = _PICTURES.get(ord(char))
     if picture is not None:
         return picture
     if unicodedata.category(char) in _ESCAPED_CATEGORIES:
-        return f"\\x{code:02x}" if code <= 0xFF else f"\\u{code:04x}"
+        return _escaped(char)
     return char
+
+
+def _unsafe(char: str) -> bool:
+    return ord(char) in _PICTURES or unicodedata.category(char) in _ESCAPED_CATEGORIES
 
 
 def sanitize(text: object) -> str:
@@ -41,3 +49,14 @@ def sanitize(text: object) -> str:
     if value.isprintable():  # the common case: plain addresses, names, numbers
         return value
     return "".join(_visible(char) for char in value)
+
+
+def inert(text: object) -> str:
+    """`text` for line-oriented output (CLI, logs, messages): every character `sanitize` would
+    replace is written as a `\\xNN`/`\\uNNNN` escape instead, which survives copy and paste."""
+    if text is None:
+        return ""
+    value = text if isinstance(text, str) else str(text)
+    if value.isprintable():
+        return value
+    return "".join(_escaped(char) if _unsafe(char) else char for char in value)

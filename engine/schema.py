@@ -54,21 +54,23 @@ LABELS: tuple[str, ...] = (
 
 TCP_FLAG_LETTERS = "CEUAPRSF"
 
-# IANA protocol numbers that nfdump prints by name; others print as their number.
+# The names nfdump (1.7.0-1.7.5) prints for IP protocol numbers: its protoList, as text and
+# csv output show them; numbers missing here print as the number. Note 35 and 38 are both IDPR.
+# tests/test_nfdump_oracle.py checks the table against the installed nfdump.
 PROTO_NAMES: dict[int, str] = {
-    1: "ICMP",
-    2: "IGMP",
-    4: "IPIP",
-    6: "TCP",
-    17: "UDP",
-    41: "IPv6",
-    47: "GRE",
-    50: "ESP",
-    51: "AH",
-    58: "ICMP6",
-    89: "OSPF",
-    103: "PIM",
-    132: "SCTP",
+    n: name
+    for n, name in enumerate(
+        """ICMP IGMP GGP IPIP ST TCP CBT EGP IGP BBN NVPII PUP ARGUS ENCOM XNET CHAOS UDP MUX DCN
+        HMP PRM XNS Trnk1 Trnk2 Leaf1 Leaf2 RDP IRTP ISO-4 NETBK MFESP MEINP DCCP 3PC IDPR XTP DDP
+        IDPR TP++ IL IPv6 SDRP Rte6 Frag6 IDRP RSVP GRE MHRP BNA ESP AH INLSP SWIPE NARP MOBIL TLSP
+        SKIP ICMP6 NOHE6 OPTS6 HOST CFTP NET SATNT KLAN RVD IPPC FS SATM VISA IPCV CPNX CPHB WSN PVP
+        BSATM SUNND WBMON WBEXP ISOIP VMTP SVMTP VINES TTP NSIGP DGP TCF EIGRP OSPF S-RPC LARP MTP
+        AX.25 OS MICP SCCSP ETHIP ENCAP - GMTP IFMP PNNI PIM ARIS SCPS QNX A/N IPcmp SNP CpqPP IPXIP
+        VRRP PGM 0hop L2TP DDX IATP STP SRP UTI SMP SM PTP ISIS4 FIRE CRTP CRUDP - IPLT SPS PIPE SCTP
+        FC - MHEAD UDP-L MPLS""".split(),
+        start=1,
+    )
+    if name != "-"
 }
 
 

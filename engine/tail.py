@@ -37,6 +37,7 @@ import zstandard
 from engine.config import ConfigError, WatchConfig
 from engine.ingest import BENIGN_REASONS, Cursor, ReadResult, SkippedLine
 from engine.ingest import parse_bytes as _parse_whole
+from engine.sanitize import inert
 from engine.schema import FLOW_SCHEMA
 from engine.state import HEAD_BYTES, Checkpoint, FileRecord, StateStore, fingerprint
 
@@ -109,9 +110,8 @@ def _read_full(stream, n: int) -> bytes:
     return b"".join(parts)
 
 
-def printable(text: str) -> str:
-    """Names and dump text go into messages: show control characters, never send them."""
-    return "".join(ch if ch.isprintable() else repr(ch)[1:-1] for ch in text)
+# Names and dump text go into messages: control characters are shown, never sent.
+printable = inert
 
 
 @dataclass

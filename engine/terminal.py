@@ -7,18 +7,13 @@ visible but harmless. Rich output built from it must use Text objects, never mar
 
 from __future__ import annotations
 
-import re
 import sys
 
 from rich.console import Console
 
-# C0 and C1 controls, DEL, and Unicode bidi overrides that can reorder what the eye sees.
-_UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+from engine.sanitize import inert
 
-
-def inert(text: object) -> str:
-    """`text` with every control character shown as a \\xNN / \\uNNNN escape."""
-    return _UNSAFE.sub(lambda m: m[0].encode("unicode_escape").decode("ascii"), str(text))
+__all__ = ["inert", "stderr_console"]
 
 
 def stderr_console(*, quiet: bool = False) -> Console:

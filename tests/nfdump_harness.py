@@ -21,6 +21,8 @@ from pathlib import Path
 
 import polars as pl
 
+from engine.schema import PROTO_NAMES
+
 # --- pcap writing -----------------------------------------------------------------------------
 
 _PCAP_HEADER = struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 1)  # LINKTYPE_ETHERNET
@@ -502,23 +504,6 @@ UNSET_FLAGS = "........"  # json omits tcp_flags where csv and text print eight 
 _SCALE_UNITS = ((1e12, "T"), (1e9, "G"), (1e6, "M"))  # nfdump's format_number, 1.7.1
 
 
-# The names nfdump 1.7.1 prints for IP protocol numbers (its protoList; text and csv output),
-# read off `nfdump -o csv` of V5_EVERY_PROTOCOL; numbers missing here print as the number.
-# test_nfdump_oracle checks it against the installed nfdump. Note 35 and 38 are both IDPR.
-NFDUMP_PROTO_NAMES: dict[int, str] = dict(
-    enumerate(
-        """ICMP IGMP GGP IPIP ST TCP CBT EGP IGP BBN NVPII PUP ARGUS ENCOM XNET CHAOS UDP MUX DCN
-        HMP PRM XNS Trnk1 Trnk2 Leaf1 Leaf2 RDP IRTP ISO-4 NETBK MFESP MEINP DCCP 3PC IDPR XTP DDP
-        IDPR TP++ IL IPv6 SDRP Rte6 Frag6 IDRP RSVP GRE MHRP BNA ESP AH INLSP SWIPE NARP MOBIL TLSP
-        SKIP ICMP6 NOHE6 OPTS6 HOST CFTP NET SATNT KLAN RVD IPPC FS SATM VISA IPCV CPNX CPHB WSN PVP
-        BSATM SUNND WBMON WBEXP ISOIP VMTP SVMTP VINES TTP NSIGP DGP TCF EIGRP OSPF S-RPC LARP MTP
-        AX.25 OS MICP SCCSP ETHIP ENCAP - GMTP IFMP PNNI PIM ARIS SCPS QNX A/N IPcmp SNP CpqPP IPXIP
-        VRRP PGM 0hop L2TP DDX IATP STP SRP UTI SMP SM PTP ISIS4 FIRE CRTP CRUDP - IPLT SPS PIPE SCTP
-        FC - MHEAD UDP-L MPLS""".split(),
-        start=1,
-    )
-)
-NFDUMP_PROTO_NAMES = {n: name for n, name in NFDUMP_PROTO_NAMES.items() if name != "-"}
 
 
 def oracle_flows(nfcapd_file: Path) -> pl.DataFrame:
@@ -544,7 +529,7 @@ def oracle_flows(nfcapd_file: Path) -> pl.DataFrame:
             {
                 "first": rec["first"],
                 "last": rec["last"],
-                "proto": NFDUMP_PROTO_NAMES.get(proto, str(proto)),
+                "proto": PROTO_NAMES.get(proto, str(proto)),
                 "src_addr": rec.get("src4_addr") or rec.get("src6_addr"),
                 "src_port": src_port,
                 "dst_addr": rec.get("dst4_addr") or rec.get("dst6_addr"),

@@ -37,3 +37,12 @@ def test_broken_toml_names_the_file(tmp_path):
     bad.write_text("[watch\n")
     with pytest.raises(ConfigError, match="broken.toml"):
         load_config(bad)
+
+
+def test_config_before_the_command_is_not_taken_for_the_command(tmp_path, capsys):
+    from engine.cli import main
+
+    cfg = tmp_path / "c.toml"
+    cfg.write_text("[tui]\nrefresh_hz = 1\n")
+    assert main(["--config", str(cfg), "rules"]) == 0
+    assert "amplification" in capsys.readouterr().out

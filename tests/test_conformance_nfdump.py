@@ -34,43 +34,11 @@ def _read_whole(path):
     return read_dump(path, final=True, timezone="UTC")
 
 
-# Parser bugs this test found and reported (see the conformance report); strict, so a fix
-# turns these into failures that ask for the marker to go.
-_NUMERIC_PROTO = (
-    "numeric protocol not mapped to the name nfdump prints in its text output: "
-    "engine.schema.PROTO_NAMES has 13 of the 134 names nfdump 1.7.1 prints "
-    "(tests/nfdump_harness.py NFDUMP_PROTO_NAMES), so -N and json give '8' where line gives 'EGP'"
-)
-_CSV_PADDED_PROTO = (
-    "csv: nfdump 1.7.1 pads an unnamed protocol number ('138  '); engine.ingest keeps the spaces"
-)
-_MAPPED_DST = (
-    "text formats: a non-ICMP destination like '::ffff:..100.200.40000' or "
-    "'::ffff:192.0.2.1.40001' is split as ICMP type.code ('200.40000'), so the flow is "
-    "skipped as malformed (engine/ingest/text.py calls exprs.endpoint(dst, type_code=True) "
-    "for every row)"
-)
-_PROTO_CHARS = (
-    "text formats: the record pattern's proto group [A-Za-z0-9_-]+ (engine/ingest/text.py) "
-    "refuses the names nfdump prints for 39 'TP++', 93 'AX.25' and 107 'A/N', so those flows "
-    "are skipped as malformed wherever the fixed-width fast path does not take the line "
-    "(always for biline/bilong)"
-)
-# a flow skipped as malformed also breaks the Summary totals; a misnamed protocol does not
-COUNT_BUGS = {
-    **{("ipv4-mapped-ipv6", f.id): _MAPPED_DST for f in nh.FORMATS if f.kind == "text"},
-    ("netflow-v5-protocols", "biline"): _PROTO_CHARS,
-    ("netflow-v5-protocols", "bilong"): _PROTO_CHARS,
-}
-KNOWN_BUGS = {
-    **COUNT_BUGS,
-    **{
-        ("netflow-v5-protocols", f.id): _NUMERIC_PROTO
-        for f in nh.FORMATS
-        if f.plain and f.kind in ("text", "json")
-    },
-    ("netflow-v5-protocols", "csv"): _CSV_PADDED_PROTO,
-}
+# Parser bugs this test finds, as {(source, format id): reason}, marked xfail(strict=True) so
+# that a fix turns them into failures that ask for the marker to go. COUNT_BUGS are those that
+# also break the Summary totals (a flow skipped as malformed; a misnamed protocol does not).
+COUNT_BUGS: dict[tuple[str, str], str] = {}
+KNOWN_BUGS: dict[tuple[str, str], str] = {**COUNT_BUGS}
 
 
 def _cases(formats, bugs=KNOWN_BUGS):

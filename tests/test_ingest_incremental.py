@@ -56,6 +56,42 @@ def test_max_bytes_caps_each_read(tmp_path):
     assert total == 1075 and calls > 5
 
 
+@pytest.mark.parametrize("name", ["d.txt", "d.txt.gz"])
+def test_max_bytes_shorter_than_a_line_reads_one_whole_line_per_call(tmp_path, name):
+    import polars as pl
+
+    from engine.ingest import parse_bytes
+
+    data = gzip.decompress(CASES[0].read_bytes())
+    data = b"".join(data.splitlines(keepends=True)[:40]) + b"2024-03-10 a malformed line\n"
+    path = tmp_path / name
+    path.write_bytes(gzip.compress(data) if name.endswith(".gz") else data)
+    whole = parse_bytes(data, file=str(path), final=True)
+    cursor, frames, skipped = Cursor(), [], []
+    while cursor.offset < len(data):
+        result = read_dump(path, cursor, final=True, max_bytes=10)
+        assert result.cursor.line == cursor.line + 1, "not one whole line"
+        cursor = result.cursor
+        frames.append(result.flows)
+        skipped.extend(result.skipped)
+    assert_frame_equal(pl.concat(frames), whole.flows)
+    assert skipped == list(whole.skipped) and len(skipped) == 2  # the header, the bad line
+    assert cursor.line == 41
+
+
+def test_a_line_longer_than_max_bytes_is_read_whole_after_the_lines_before_it(tmp_path):
+    lines = gzip.decompress(CASES[0].read_bytes()).splitlines(keepends=True)
+    header, flow = lines[0], lines[1]
+    data = header + b"x" * 100_000 + b"\n" + flow * 3
+    path = _write(tmp_path / "d.txt", data)
+    first = read_dump(path, final=True, max_bytes=80_000)
+    assert first.cursor.offset == len(header)  # only whole lines within the budget
+    second = read_dump(path, first.cursor, final=True, max_bytes=80_000)
+    assert second.cursor.offset == len(header) + 100_001 and second.flows.height == 0
+    third = read_dump(path, second.cursor, final=True, max_bytes=80_000)
+    assert third.cursor.offset == len(data) and third.flows.height == 3
+
+
 def _write(path, data):
     path.write_bytes(data)
     return path

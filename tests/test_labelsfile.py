@@ -99,6 +99,22 @@ def test_flow_key_joins_at_millisecond_or_second_precision(tmp_path):
     assert join_labels(flows, labels).to_list() == ["dns_flood", "tunnel", "scan", None, None]
 
 
+def test_flow_key_protocols_match_by_number_or_name_in_any_case(tmp_path):
+    path = tmp_path / "labels.csv"
+    rows = [("41", "scan"), ("ipv6", "tunnel"), ("ax.25", "scan"), ("TRNK1", "tunnel"), ("8", "scan")]
+    path.write_text(
+        "ts_first,src_addr,src_port,dst_addr,dst_port,proto,label\n"
+        + "".join(
+            f"2027-01-11 01:38:18.706,127.10.66.7,{33428 + i},127.10.1.53,53,{proto},{label}\n"
+            for i, (proto, label) in enumerate(rows)
+        )
+    )
+    flows = _flows(
+        src_port=[33428 + i for i in range(5)], proto=["IPv6", "IPv6", "AX.25", "Trnk1", "EGP"]
+    )
+    assert join_labels(flows, read_labels(path)).to_list() == [label for _, label in rows]
+
+
 def test_provenance_wins_when_a_file_has_both_keys(tmp_path):
     path = tmp_path / "labels.csv"
     path.write_text(

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import pytest
 
+from engine.schema import PROTO_NAMES
 from tests import nfdump_harness as nh
 
 pytestmark = [
@@ -104,7 +105,7 @@ def test_protocol_name_table_is_what_nfdump_prints(sources):
     ]
     printed = {int(row[12]) - 100: row[7].strip() for row in rows}  # ibyt = 100 + number
     assert len(printed) == 256
-    assert printed == {n: nh.NFDUMP_PROTO_NAMES.get(n, str(n)) for n in range(256)}
+    assert printed == {n: PROTO_NAMES.get(n, str(n)) for n in range(256)}
 
 
 def test_installed_nfdump_is_the_version_the_matrix_describes():

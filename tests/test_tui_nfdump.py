@@ -12,6 +12,7 @@ from datetime import datetime
 import pytest
 
 from engine.ingest import read_dump
+from engine.schema import PROTO_NAMES
 from tests.conftest import FIXTURES
 from tui.nfdump import flow_filter, is_address, nfdump_command, time_window
 
@@ -55,3 +56,15 @@ def test_filters_are_only_built_from_addresses():
         assert not is_address(bad)
         with pytest.raises(ValueError):
             flow_filter({**row, "src_addr": bad})
+
+
+@pytest.mark.nfdump
+@pytest.mark.skipif(shutil.which("nfdump") is None, reason="nfdump is not installed")
+def test_every_protocol_a_flow_prints_gives_a_filter_nfdump_reads():
+    base = {"src_addr": "10.0.0.1", "dst_addr": "10.0.0.2", "src_port": 0, "dst_port": 0}
+    for proto in [*PROTO_NAMES.values(), "200"]:
+        text = flow_filter({**base, "proto": proto})
+        assert "proto" in text, proto
+        assert subprocess.run(["nfdump", "-Z", text], capture_output=True).returncode == 0, text
+    assert flow_filter({**base, "proto": "HOST"}).endswith("proto 61")
+    assert flow_filter({**base, "proto": "EGP"}).endswith("proto egp")

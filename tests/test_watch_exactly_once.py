@@ -100,6 +100,9 @@ def test_every_flow_exactly_once_through_kills(tmp_path, observer):
     expected = writer.expected()
     watcher = Watcher(directory, out, config)
     try:
+        # SIGTERM before the watcher installed its handler (still importing) would be a kill,
+        # not the clean stop this last run checks.
+        assert watcher.ready.wait(60), "".join(watcher.err)[-2000:]
         deadline = time.monotonic() + 90
         found = writer.found(out)
         while found != expected and time.monotonic() < deadline:

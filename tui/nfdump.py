@@ -12,6 +12,8 @@ import shlex
 from datetime import datetime, timedelta
 from pathlib import Path
 
+from engine.filters import PROTO_NUMBERS, Proto, format_filter
+
 # nfdump prints shortened IPv6 with `..` (2001:db8..2); those are kept as printed.
 _ADDRESS = re.compile(r"^[0-9A-Fa-f:.]{2,45}$")
 
@@ -47,8 +49,10 @@ def flow_filter(row: dict) -> str:
         for port in (row.get("src_port"), row.get("dst_port")):
             if isinstance(port, int):
                 parts.append(f"port {port}")
-    if re.fullmatch(r"[a-z0-9]{1,8}", proto):
-        parts.append(f"proto {proto}")
+    # by the name or number nfdump's filter reads back ('proto host' is a syntax error there)
+    number = int(proto) if re.fullmatch(r"[0-9]{1,3}", proto) else PROTO_NUMBERS.get(proto)
+    if number is not None and number <= 255:
+        parts.append(format_filter(Proto(number)))
     return " and ".join(parts)
 
 

@@ -9,6 +9,7 @@ import polars as pl
 from engine.batch import expand_paths, file_progress, iter_scored, say, skipped_summary
 from engine.commands.support import add_model_option, add_quiet_option, load_detector, ruleset
 from engine.config import Config
+from engine.feedback import Suppressor
 from engine.output import FORMATS, check_output, write_frame
 from engine.schema import SCORED_SCHEMA
 from engine.terminal import inert, stderr_console
@@ -42,12 +43,16 @@ def run(args: argparse.Namespace, config: Config) -> int:
     paths = expand_paths(args.paths, glob=config.watch.glob)
     detector, model, _ = load_detector(args, config, console)
     threshold = config.model.threshold
+    # Analysts' corrections apply to batch scoring too (an empty Suppressor without a store).
+    suppressor = Suppressor.from_config(config, threshold)
     kept: list[pl.DataFrame] = []
     total = flagged = 0
     with file_progress(paths, console, enabled=not args.quiet) as advance:
         for item, scored in iter_scored(
             paths, detector, timezone=config.ingest.timezone, rules=ruleset(config)
         ):
+            if len(suppressor):
+                scored = suppressor.apply(scored, history=item.history).select(list(SCORED_SCHEMA))
             suspicious = scored.filter(pl.col("score") >= threshold)
             kept.append(scored if args.all else suspicious)
             total += scored.height

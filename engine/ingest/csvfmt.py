@@ -96,8 +96,11 @@ def build(layout: CsvLayout, raw: pl.DataFrame, *, file: str, timezone: str):
     dp_text = raw.schema["dp"] == pl.String and bool(
         raw["dp"].str.contains(".", literal=True).any()
     )
-    # protocols and flags take few values: map each distinct one (often the identity)
-    raw = raw.with_columns(pr=exprs.small_domain(raw["pr"].cast(pl.String), exprs.proto))
+    # protocols and flags take few values: map each distinct one (often the identity); nfdump
+    # pads an unnamed protocol number to five characters ('139  ')
+    raw = raw.with_columns(
+        pr=exprs.small_domain(raw["pr"].cast(pl.String), lambda c: exprs.proto(c.str.strip_chars()))
+    )
     if "flg" in c:
         raw = raw.with_columns(flg=exprs.small_domain(raw["flg"], exprs.tcp_flags))
     columns = {

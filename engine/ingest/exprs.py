@@ -65,11 +65,13 @@ def port(c: pl.Expr, *, type_code: bool) -> pl.Expr:
     return pl.coalesce(plain, folded)
 
 
-def endpoint(c: pl.Expr, *, type_code: bool) -> tuple[pl.Expr, pl.Expr]:
+def endpoint(c: pl.Expr, *, type_code: bool | pl.Expr) -> tuple[pl.Expr, pl.Expr]:
     """'addr:port' (IPv4) or 'addr.port' (IPv6, maybe '..'-shortened) -> (addr, port text).
 
     IPv4 has one ':' and dots before it. IPv6 carries the port after the last '.', or after
     the last two for an ICMP type.code, so '2001:db8..2.53' is ('2001:db8..2', '53').
+    `type_code` (a flag, or a boolean expression per row) says where to expect a type.code:
+    only there, since an IPv6 address may end in an IPv4 tail ('::ffff:192.0.2.1.40001').
     """
     parts = c.str.split_exact(":", 2)
     v4 = (
@@ -79,8 +81,9 @@ def endpoint(c: pl.Expr, *, type_code: bool) -> tuple[pl.Expr, pl.Expr]:
     )
     one = c.str.extract(r"\.([0-9]+)$", 1)
     v6_port = one
-    if type_code:
-        v6_port = pl.coalesce(c.str.extract(r"\.([0-9]+\.[0-9]+)$", 1), one)
+    if type_code is not False:
+        two = c.str.extract(r"\.([0-9]+\.[0-9]+)$", 1)
+        v6_port = pl.when(type_code).then(pl.coalesce(two, one)).otherwise(one)
     v6_addr = c.str.head(c.str.len_chars() - v6_port.str.len_chars() - 1)
     addr = pl.when(v4).then(parts.struct.field("field_0")).otherwise(v6_addr)
     port_text = pl.when(v4).then(parts.struct.field("field_1")).otherwise(v6_port)

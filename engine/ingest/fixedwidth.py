@@ -152,7 +152,12 @@ def parse_fixed(lines: pl.DataFrame, layout: dict, *, file: str):
         "src_addr": pl.col("src_addr").replace("", None),
         "src_port": exprs.port(pl.col("src_port"), type_code=False),
         "dst_addr": pl.col("dst_addr").replace("", None),
-        "dst_port": exprs.port(pl.col("dst_port"), type_code=icmp),
+        # type.code only where nfdump prints it: the destination of ICMP flows
+        "dst_port": pl.when(pl.col("proto").is_in(exprs.ICMP_PROTOS))
+        .then(exprs.port(pl.col("dst_port"), type_code=True))
+        .otherwise(exprs.port(pl.col("dst_port"), type_code=False))
+        if icmp
+        else exprs.port(pl.col("dst_port"), type_code=False),
         "packets": pl.col("pkts_v"),
         "bytes": pl.col("bytes_v"),
         "flows": pl.col("flows").cast(pl.Int32, strict=False),

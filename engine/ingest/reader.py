@@ -65,7 +65,10 @@ def read_dump(
             region = data[cursor.offset :]
             at_eof = max_bytes is None or len(region) <= max_bytes
             if not at_eof:
-                region = region[:max_bytes]
+                # whole lines within the budget; a line longer than the budget is read whole
+                end = region.rfind(b"\n", 0, max_bytes) + 1 or region.find(b"\n") + 1
+                region = region[: end or len(region)]
+                at_eof = end == 0
             del data
             return _parse_region(
                 region, file=file, cursor=cursor, final=final and at_eof, tz=timezone
@@ -76,7 +79,9 @@ def read_dump(
         current = cursor
         parallel_tried = False
         while True:
-            want = _line_aligned(fh, current.offset, min(CHUNK_BYTES, budget), size)
+            want = _line_aligned(
+                fh, current.offset, min(CHUNK_BYTES, budget), size, progress=not results
+            )
             region = os.pread(fh.fileno(), want, current.offset)
             at_eof = current.offset + len(region) >= size
             result = _parse_region(
@@ -155,9 +160,13 @@ def _parallel_chunks(fh, file, start: Cursor, budget: int, size: int, final: boo
     return accepted, current
 
 
-def _line_aligned(fh, offset: int, want: int, size: int) -> int:
-    """Shrink a read so it ends just after a newline (no copy to trim a partial line later);
-    a line longer than a whole chunk extends the read to that line's end instead."""
+def _line_aligned(fh, offset: int, want: int, size: int, *, progress: bool = False) -> int:
+    """Shrink a read so it ends just after a newline (no copy to trim a partial line later).
+
+    Where no line ends within `want`, a whole chunk, or a read that must make `progress` (the
+    first of a call), extends to the end of the line instead; a max_bytes budget cut otherwise
+    holds the partial line back.
+    """
     end = offset + want
     if end >= size:
         return size - offset
@@ -167,8 +176,13 @@ def _line_aligned(fh, offset: int, want: int, size: int) -> int:
     cut = window.rfind(b"\n")
     if cut >= 0:
         return want - probe + cut + 1
-    if want < CHUNK_BYTES:  # a max_bytes budget ends inside a line: hold it back
+    if want < CHUNK_BYTES and not progress:
         return want
+    if probe < want:  # a line longer than the probe: an earlier one may still end in range
+        fh.seek(offset)
+        cut = fh.read(want - probe).rfind(b"\n")
+        if cut >= 0:
+            return cut + 1
     fh.seek(end)
     return want + len(fh.readline())
 

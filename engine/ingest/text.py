@@ -13,7 +13,7 @@ _NUM = r"[0-9]+(?:\.[0-9]+)?(?: ?[KMGT])?"
 RECORD = (
     r"^(?P<ts>[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]+)?) +"
     r"(?P<dur>(?:-?[0-9]+d +)?-?[0-9]+:-?[0-9]+:-?[0-9]+(?:\.[0-9]+)?|-?[0-9]+(?:\.[0-9]+)?) +"
-    r"(?P<proto>[A-Za-z0-9_-]+) +(?P<src>[^ ]+) +(?P<arrow>->) +(?P<dst>[^ ]+)"
+    r"(?P<proto>[^ ]+) +(?P<src>[^ ]+) +(?P<arrow>->) +(?P<dst>[^ ]+)"
     r"(?: +(?P<flags>[.A-Z]{6,8}|[0-9]+) +(?P<tos>[0-9]+))?"
     rf" +(?P<pkts>{_NUM}) +(?P<bytes>{_NUM})"
     rf"(?: +(?P<pps>{_NUM}) +(?P<bps>{_NUM}) +(?P<bpp>{_NUM}))?"
@@ -97,7 +97,7 @@ def _build(fields: pl.DataFrame, *, file: str):
     proto = exprs.proto(pl.col("proto"))
     icmp_dst = proto.is_in(exprs.ICMP_PROTOS)
     src_addr, src_port = exprs.endpoint(pl.col("src"), type_code=False)
-    dst_addr, dst_port = exprs.endpoint(pl.col("dst"), type_code=True)
+    dst_addr, dst_port = exprs.endpoint(pl.col("dst"), type_code=icmp_dst)
     packets, approx_p = exprs.scaled(pl.col("pkts"))
     nbytes, approx_b = exprs.scaled(pl.col("bytes"))
     columns = {
