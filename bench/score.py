@@ -52,7 +52,7 @@ def build_dump(copies: int) -> Path:
     """One extended dump: the sample flows `copies` times, each copy on its own day and
     addresses (so windows and hosts do not merge across copies)."""
     OUT.mkdir(parents=True, exist_ok=True)
-    path = OUT / f"score-bench-{copies}x.txt"
+    path = OUT / f"score-bench-{copies}x-v2.txt"
     if path.exists():
         return path
     header = None
@@ -66,7 +66,11 @@ def build_dump(copies: int) -> Path:
         fh.write(header + b"\n")
         for k in range(copies):
             copy = body.replace(b"2026-11-22 ", f"2026-11-{22 + k:02d} ".encode())
-            copy = copy.replace(b"127.10.", f"10.{k}.".encode()).replace(b"127.40.", f"10.{100 + k}.".encode())
+            # Same-length replacements: nfdump right-aligns addresses in fixed-width columns,
+            # and a dump whose columns wander is not one nfdump prints.
+            copy = copy.replace(b" 127.10.", f"   10.{k}.".encode()).replace(
+                b" 127.40.", f" 10.{100 + k}.".encode()
+            )
             fh.write(copy + b"\n")
     return path
 
