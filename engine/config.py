@@ -54,6 +54,13 @@ class ModelConfig:
 class LabelsConfig:
     db: str = ""
     extra_classes: tuple[str, ...] = ()
+    normal_scope: str = "vector"
+    attack_scope: str = "flow"
+    vector_digits: int = 3
+    source_window_seconds: float = 300.0
+    analyst_weight: float = 10.0
+    holdout_fraction: float = 0.2
+    model_dir: str = ""
 
 
 @dataclass(frozen=True)
@@ -103,6 +110,11 @@ class Config:
     @property
     def labels_db_path(self) -> Path:
         return Path(self.labels.db) if self.labels.db else self.data_dir / "labels.sqlite"
+
+    @property
+    def model_dir_path(self) -> Path:
+        """Where retraining writes versioned model files (and the CURRENT pointer)."""
+        return Path(self.labels.model_dir) if self.labels.model_dir else self.data_dir / "models"
 
 
 _SECTIONS = {

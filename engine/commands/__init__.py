@@ -12,5 +12,6 @@ COMMAND_HELP: dict[str, str] = {
     "sources": "per-source summary of scored dumps (flows, bytes, peers, ports, suspicion)",
     "watch": "watch a directory of rotating dumps (the TUI, or --headless)",
     "demo": "the TUI on bundled sample dumps replayed as rotations (a first look)",
+    "labels": "list, export or import analysts' labels",
 }
 COMMAND_MODULES: tuple[str, ...] = tuple(COMMAND_HELP)
