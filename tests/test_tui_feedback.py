@@ -1,0 +1,170 @@
+"""The feedback keys at 80x24 (Textual Pilot) over a real LabelStore in tmp_path: n, l (with a
+confirmed new class), u, N, and inert notes."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import polars as pl
+import pytest
+from textual.widgets import Input, OptionList
+
+from engine.config import Config
+from engine.feedback import Feedback
+from engine.labels import LabelStore
+from tests.tui_support import make_flows, make_snapshot, screen_text, terminal_output
+from tui.app import FlowTriageApp
+from tui.feed import SnapshotFeed
+from tui.feedback import Confirm, LabelPicker, NoteInput
+from tui.screens.drilldown import FlowScreen
+from tui.screens.flows import FlowsScreen
+
+
+def labels_config(tmp_path) -> Config:
+    config = Config()
+    labels = dataclasses.replace(
+        config.labels, db=str(tmp_path / "labels.sqlite"), model_dir=str(tmp_path / "models")
+    )
+    return dataclasses.replace(config, labels=labels)
+
+
+@pytest.fixture
+def setup(tmp_path):
+    config = labels_config(tmp_path)
+    feedback = Feedback.from_config(config)
+    # as the pipeline publishes them: vector keys attached, the model's output kept aside
+    snapshot = make_snapshot(feedback.apply(make_flows()))
+    feed = SnapshotFeed(snapshot)
+    app = FlowTriageApp(feed, config, subtitle="watching /dumps", feedback=feedback)
+    yield app, feedback, config
+    feedback.store.close()
+
+
+async def until(pilot, condition, tries: int = 400) -> None:
+    """Let the app run until `condition()` holds (label writes run on their own thread)."""
+    for _ in range(tries):
+        await pilot.pause(0.01)
+        if condition():
+            await pilot.pause()
+            return
+    raise AssertionError("condition never held")
+
+
+def shown_row(app, flow_id) -> dict:
+    flows = app.snapshot.flows
+    return flows.filter(pl.col("flow_id") == flow_id).row(0, named=True)
+
+
+def store_events(config) -> pl.DataFrame:
+    with LabelStore.from_config(config) as store:  # a second connection, as another process
+        return store.events()
+
+
+async def first_flagged(app, pilot) -> dict:
+    await until(pilot, lambda: len(app.screen.table.view) == 60)
+    row = app.screen.table.cursor_row
+    assert row["score"] >= 0.5 and row["verdict"] != "normal"
+    return row
+
+
+async def test_n_marks_the_flow_normal_at_once_and_u_undoes_it(setup):
+    app, _, config = setup
+    async with app.run_test(size=(80, 24)) as pilot:
+        row = await first_flagged(app, pilot)
+        model_verdict = row["verdict"]
+        await pilot.press("n")
+        await until(pilot, lambda: shown_row(app, row["flow_id"])["verdict"] == "normal")
+        shown = shown_row(app, row["flow_id"])
+        assert shown["reasons"].endswith("analyst:normal") and shown["score"] < 0.05
+        assert "saved: normal (vector)" in screen_text(app)
+        events = store_events(config)
+        assert events.select("kind", "label", "scope", "verdict").row(0) == (
+            "label", "normal", "vector", model_verdict
+        )
+        assert events["file"][0] == "nfcapd.202611220837.txt" and events["line"][0] == row["line"]
+
+        await pilot.press("u")
+        await until(pilot, lambda: shown_row(app, row["flow_id"])["verdict"] == model_verdict)
+        shown = shown_row(app, row["flow_id"])
+        assert shown["score"] == row["score"] and "analyst:" not in shown["reasons"]
+        events = store_events(config)
+        assert events["kind"].to_list() == ["label", "undo"]
+        assert events["target"][1] == events["id"][0]
+        assert isinstance(app.screen, FlowsScreen)
+
+
+async def test_l_picks_a_class_from_the_vocabulary(setup):
+    app, feedback, config = setup
+    async with app.run_test(size=(80, 24)) as pilot:
+        row = await first_flagged(app, pilot)
+        await pilot.press("l")
+        await until(pilot, lambda: isinstance(app.screen, LabelPicker))
+        options = app.screen.query_one(OptionList)
+        ids = [options.get_option_at_index(i).id for i in range(options.option_count)]
+        assert "anomaly" not in ids and "normal" in ids and "tunnel" in ids
+        options.highlighted = ids.index("tunnel")
+        await pilot.press("enter")
+        await until(pilot, lambda: shown_row(app, row["flow_id"])["verdict"] == "tunnel")
+        assert shown_row(app, row["flow_id"])["reasons"].endswith("analyst:tunnel")
+        labels = store_events(config).filter(pl.col("kind") == "label")
+        assert labels.select("label", "scope").rows() == [("tunnel", "flow")]
+
+
+async def test_a_new_class_needs_confirmation(setup):
+    app, feedback, config = setup
+    async with app.run_test(size=(80, 24)) as pilot:
+        row = await first_flagged(app, pilot)
+        for answer in ("n", "y"):
+            await pilot.press("l")
+            await until(pilot, lambda: isinstance(app.screen, LabelPicker))
+            options = app.screen.query_one(OptionList)
+            options.highlighted = options.option_count - 1  # "+ new class..."
+            await pilot.press("enter")
+            await pilot.press(*"Bad Name", "enter")  # refused in the picker, nothing written
+            assert isinstance(app.screen, LabelPicker) and "lower-case" in screen_text(app)
+            app.screen.query_one(Input).value = ""
+            await pilot.press(*"dga_tunnel", "enter")
+            await until(pilot, lambda: isinstance(app.screen, Confirm))
+            assert "dga_tunnel" in screen_text(app)
+            assert "dga_tunnel" not in feedback.store.vocabulary()  # not before the answer
+            await pilot.press(answer)
+            await until(pilot, lambda: isinstance(app.screen, FlowsScreen))
+        await until(pilot, lambda: shown_row(app, row["flow_id"])["verdict"] == "dga_tunnel")
+        with LabelStore.from_config(config) as store:
+            assert "dga_tunnel" in store.vocabulary()
+            assert store.events().filter(pl.col("kind") == "label")["label"].to_list() == ["dga_tunnel"]
+
+
+async def test_N_adds_a_note_and_hostile_text_stays_inert(setup):
+    app, _, config = setup
+    hostile = "[@click=app.quit]boom[/] \x1b[31mred\x1b]52;c;Zm9v\x07 \u202eevil"
+    async with app.run_test(size=(80, 24)) as pilot:
+        row = await first_flagged(app, pilot)
+        await pilot.press("enter")
+        await until(pilot, lambda: isinstance(app.screen, FlowScreen))
+        await pilot.press("N")  # from the drill-down: the same keys
+        await until(pilot, lambda: isinstance(app.screen, NoteInput))
+        app.screen.query_one(Input).value = hostile
+        await pilot.press("enter")
+        await until(pilot, lambda: store_events(config).height == 1)
+        await until(pilot, lambda: "saved: note" in screen_text(app))
+        note = store_events(config).row(0, named=True)
+        assert (note["kind"], note["note"], note["line"]) == ("note", hostile, row["line"])
+        text = screen_text(app)
+        assert "[@click=app.quit]boom" in text  # markup shown literally, not interpreted
+        output = terminal_output(app)
+        assert "\x1b]52" not in output and "\u202e" not in output and "\x1b[31mred" not in output
+        assert app.is_running and isinstance(app.screen, FlowScreen)
+
+
+async def test_n_in_the_drill_down_updates_its_why(setup):
+    app, _, config = setup
+    async with app.run_test(size=(80, 24)) as pilot:
+        row = await first_flagged(app, pilot)
+        await pilot.press("enter")
+        await until(pilot, lambda: isinstance(app.screen, FlowScreen))
+        await pilot.press("n")
+        await until(pilot, lambda: app.screen.row.get("verdict") == "normal")
+        assert "analyst:normal" in screen_text(app)
+        assert store_events(config)["label"].to_list() == ["normal"]
+        assert store_events(config)["line"].to_list() == [row["line"]]
