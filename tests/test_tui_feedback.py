@@ -12,6 +12,7 @@ from textual.widgets import Input, OptionList
 from engine.config import Config
 from engine.feedback import Feedback
 from engine.labels import LabelStore
+from tests.conftest import FIXTURES
 from tests.tui_support import make_flows, make_snapshot, screen_text, terminal_output
 from tui.app import FlowTriageApp
 from tui.feed import SnapshotFeed
@@ -168,3 +169,53 @@ async def test_n_in_the_drill_down_updates_its_why(setup):
         assert "analyst:normal" in screen_text(app)
         assert store_events(config)["label"].to_list() == ["normal"]
         assert store_events(config)["line"].to_list() == [row["line"]]
+
+
+async def test_R_retrains_in_the_background_and_the_palette_rolls_back(tmp_path):
+    """R on the live pipeline: progress in the status line, a versioned model written, the
+    model swapped in when the engine accepts it; the palette lists the versions to go back to."""
+    import shutil
+
+    from engine.commands.watch import build_feedback
+    from engine.detect import Detector
+    from engine.pipeline import Pipeline
+    from engine.retrain import current_model, rule_targets
+    from tests.labels_support import read_fixture
+    from tui.feed import StartingPipeline
+
+    fixtures = FIXTURES / "labels"
+    names = ("nfcapd.202701110139.txt", "nfcapd.202701110140.txt")
+    directory = tmp_path / "dumps"
+    directory.mkdir()
+    for name in names:
+        shutil.copy(fixtures / name, directory / name)
+    config = labels_config(tmp_path)
+    config = dataclasses.replace(config, watch=dataclasses.replace(
+        config.watch, state_db=str(tmp_path / "state.sqlite"), settle_seconds=0.2, poll_interval=0.1))
+    flows = pl.concat([read_fixture(fixtures / n) for n in names])
+    base = Detector(n_estimators=8, outlier="none", n_jobs=1).fit(flows, rule_targets(flows, config))
+
+    def build():
+        pipeline = Pipeline(directory, config, base, feedback=build_feedback(config, create=True))
+        return pipeline, base
+
+    app = FlowTriageApp(StartingPipeline(build), config, subtitle="watching")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await until(pilot, lambda: app.snapshot is not None and app.snapshot.counters.flows == 400, 3000)
+        await pilot.press("n")  # the top row (a rule's hit) is a false positive
+        await until(pilot, lambda: app.activity.plain.startswith("saved: normal"))
+        await pilot.press("R")
+        await until(pilot, lambda: app.activity.plain.startswith("model-")
+                    or "not swapped" in app.activity.plain or "failed" in app.activity.plain, 6000)
+        said = app.activity.plain
+        assert "macro-F1" in said and "re-verdicted" in said and " 0 analyst-labelled" not in said, said
+        versions = app.model_versions()
+        assert len(versions) == 1 and said.startswith(versions[0]) or said.startswith("not swapped")
+        if not said.startswith("not swapped"):
+            assert app.pipeline.scorer.version_ == versions[0] != base
+            assert current_model(config.model_dir_path).stem == versions[0]
+        commands = [c.title for c in app.get_system_commands(app.screen)]
+        assert f"Use model {versions[0]}" in commands and "Roll back model" in commands
+        app.rollback_model(versions[0])
+        await until(pilot, lambda: "rolled back" in app.activity.plain, 3000)
+        assert app.pipeline.scorer.version_ == versions[0]
