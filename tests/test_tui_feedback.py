@@ -219,3 +219,15 @@ async def test_R_retrains_in_the_background_and_the_palette_rolls_back(tmp_path)
         app.rollback_model(versions[0])
         await until(pilot, lambda: "rolled back" in app.activity.plain, 3000)
         assert app.pipeline.scorer.version_ == versions[0]
+
+
+async def test_the_picker_numbers_the_classes(setup):
+    app, _, config = setup
+    async with app.run_test(size=(80, 24)) as pilot:
+        row = await first_flagged(app, pilot)
+        await pilot.press("l")
+        await until(pilot, lambda: isinstance(app.screen, LabelPicker))
+        assert "5 scan" in screen_text(app)
+        await pilot.press("5")
+        await until(pilot, lambda: shown_row(app, row["flow_id"])["verdict"] == "scan")
+        assert store_events(config)["label"].to_list() == ["scan"]

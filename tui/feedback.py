@@ -78,23 +78,36 @@ class LabelPicker(_Modal):
 
     def __init__(self, classes: list[str], flow: str) -> None:
         super().__init__()
-        self.classes = classes
+        self.choices = classes
         self.flow = flow
 
     def compose(self) -> ComposeResult:
         with Vertical(id="box"):
             yield Static(Text("Label " + self.flow, no_wrap=True, overflow="ellipsis", style="bold"))
-            options = [Option(sanitize(c), id=c) for c in self.classes]
+            options = [
+                Option(Text.assemble((f"{i} " if i <= 9 else "  ", "bold"), sanitize(c)), id=c)
+                for i, c in enumerate(self.choices, start=1)
+            ]
             options.append(Option(Text("+ new class\u2026", style="italic"), id=NEW_CLASS))
             yield OptionList(*options, id="classes")
             yield Input(placeholder="new class: lower-case letters, digits, _", id="new-class",
                         max_length=32, classes="hidden")
             yield Static("", id="error", classes="error")
-            yield Static("Enter: choose  Esc: cancel", classes="hint")
+            yield Static("1-9 or Enter: choose  Esc: cancel", classes="hint")
 
     def on_mount(self) -> None:
         self.query_one("#new-class", Input).display = False
-        self.query_one(OptionList).focus()
+        options = self.query_one(OptionList)
+        options.highlighted = 0
+        options.focus()
+
+    def on_key(self, event) -> None:
+        """1-9 choose the class with that number (while the list, not the name field, has focus)."""
+        if event.character and event.character in "123456789" and isinstance(self.focused, OptionList):
+            index = int(event.character) - 1
+            if index < len(self.choices):
+                event.stop()
+                self.dismiss(self.choices[index])
 
     @on(OptionList.OptionSelected)
     def _chosen(self, event: OptionList.OptionSelected) -> None:
@@ -108,7 +121,7 @@ class LabelPicker(_Modal):
     @on(Input.Submitted, "#new-class")
     def _typed(self, event: Input.Submitted) -> None:
         name = event.value.strip()
-        if name in self.classes:
+        if name in self.choices:
             self.dismiss(name)
         elif not CLASS_NAME.match(name):
             self.query_one("#error", Static).update(Text(
