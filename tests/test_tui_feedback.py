@@ -231,3 +231,28 @@ async def test_the_picker_numbers_the_classes(setup):
         await pilot.press("5")
         await until(pilot, lambda: shown_row(app, row["flow_id"])["verdict"] == "scan")
         assert store_events(config)["label"].to_list() == ["scan"]
+
+
+async def test_a_label_shows_while_the_view_is_paused(setup):
+    app, _, config = setup
+    async with app.run_test(size=(80, 24)) as pilot:
+        row = await first_flagged(app, pilot)
+        await pilot.press("p")
+        assert app.paused
+        await pilot.press("n")
+        await until(pilot, lambda: shown_row(app, row["flow_id"])["verdict"] == "normal")
+        assert app.paused and "PAUSED" in screen_text(app)
+        assert store_events(config)["label"].to_list() == ["normal"]
+
+
+async def test_help_lists_the_feedback_keys_with_their_ids(setup):
+    from tui.bindings import binding_ids
+    from tui.screens.help import HelpScreen
+
+    assert {"label_normal", "label_pick", "label_undo", "label_note", "retrain", "modal_cancel"} <= binding_ids()
+    app, _, _ = setup
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("question_mark")
+        await until(pilot, lambda: isinstance(app.screen, HelpScreen))
+        ids = {row[3] for row in app.screen.rows}
+        assert {"label_normal", "label_pick", "label_undo", "label_note", "retrain"} <= ids

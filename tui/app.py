@@ -8,6 +8,7 @@ rotations coalesce), unless the view is paused, in which case it only counts wha
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
@@ -80,7 +81,12 @@ class Saved(Message):
 
 
 class Reapplied(Message):
-    """Labels were applied again to the flows on screen: show the newest snapshot now."""
+    """Labels were applied again: show the newest snapshot now, or (paused) `paused_view`, the
+    snapshot on screen with the labels applied, so the analyst sees the label while paused."""
+
+    def __init__(self, paused_view: Snapshot | None = None) -> None:
+        super().__init__()
+        self.paused_view = paused_view
 
 
 class Activity(Message):
@@ -295,10 +301,15 @@ class FlowTriageApp(App):
             self.post_message(Saved(said))
             try:
                 self._reapply()
+                shown = self.snapshot
+                paused_view = None
+                if self.paused and shown is not None:
+                    flows = self.current_feedback().apply(shown.flows)
+                    paused_view = dataclasses.replace(shown, flows=flows)
             except Exception as exc:  # noqa: BLE001
                 self.post_message(Saved(f"saved, but not re-applied: {exc}", error=True))
                 return
-            self.post_message(Reapplied())
+            self.post_message(Reapplied(paused_view))
 
         self._writer.submit(job)
 
@@ -407,6 +418,11 @@ class FlowTriageApp(App):
                     timeout=4, markup=False)
 
     def on_reapplied(self, message: Reapplied) -> None:
+        if self.paused and message.paused_view is not None:
+            self.snapshot = message.paused_view  # same version: "+N behind" stays right
+            for screen in self.screen_stack:
+                if isinstance(screen, TableScreen | FlowScreen) and screen.is_mounted:
+                    screen.show_snapshot(message.paused_view)
         self.apply_latest()
 
     def on_activity(self, message: Activity) -> None:
