@@ -39,6 +39,12 @@ RATE_WINDOW = 10.0
 VIEW_SINK = "view"  # checkpoints of a watcher without an output file (the TUI)
 
 RETAINED_SCHEMA = {**SCORED_SCHEMA, "flow_id": pl.UInt64()}
+# With analysts' feedback: the vector key a label needs, and the model's own output (so that
+# applying labels again, after an undo, starts from what the model said).
+FEEDBACK_SCHEMA = {
+    **RETAINED_SCHEMA, "vector_key": pl.String(), "model_score": pl.Float64(),
+    "model_verdict": pl.String(), "model_reasons": pl.String(),
+}
 
 
 def _takes_rules(scorer) -> bool:
@@ -62,12 +68,17 @@ class Pipeline:
         from_start: bool = False,
         since: float | None = None,
         queue_batches: int = 2,
+        feedback=None,
     ):
         self.directory = Path(directory)
         self.config = config
         self.keep_all = keep_all
         self._scorer = scorer
         self._sink = sink
+        # engine.feedback.Feedback: analysts' labels applied to every batch and, on request, to
+        # the retained flows. _lock orders that re-application with the scorer's own updates.
+        self.feedback = feedback
+        self._lock = threading.Lock()
         self.state = StateStore(state_path or config.state_db_path, sink.name if sink else VIEW_SINK)
         self._messages: collections.deque[str] = collections.deque(maxlen=MESSAGES_KEPT)
         self._said = 0
@@ -87,7 +98,7 @@ class Pipeline:
         self._history_seconds = HISTORY_SECONDS
         self._rules = RuleSet.from_config(config.rules)
         self._history: pl.DataFrame | None = None
-        self._retained = pl.DataFrame(schema=RETAINED_SCHEMA)
+        self._retained = pl.DataFrame(schema=FEEDBACK_SCHEMA if feedback else RETAINED_SCHEMA)
         # every scored flow of the last retain_seconds, not only the retained (mostly flagged) ones
         self._sources = SourceWindow(config.watch.retain_seconds, threshold=config.model.threshold,
                                      max_pairs=config.watch.sources_max_pairs)
@@ -129,6 +140,17 @@ class Pipeline:
     def set_scorer(self, scorer) -> None:
         """Swap the model; it scores from the next batch on (hot reload of a retrained model)."""
         self._scorer = scorer
+
+    def reapply_feedback(self) -> None:
+        """After an analyst's label, undo or note: apply the labels again to the retained flows
+        and publish, so identical rows already on screen change too. Any thread."""
+        if self.feedback is None:
+            return
+        with self._lock:
+            self._retained = self.feedback.apply(self._retained).sort(
+                ["score", "ts_first"], descending=True
+            )
+            self._publish()
 
     def subscribe(self, callback: Callable[[Snapshot], None]) -> Callable[[], None]:
         """Call `callback(snapshot)` on the pipeline thread for every new Snapshot."""
@@ -217,7 +239,8 @@ class Pipeline:
             except queue.Empty:
                 # idle: refresh counters (files seen, lag) about once a second when they change
                 if time.monotonic() - self._published_at >= 1.0 and self._counters() != self._latest.counters:
-                    self._publish()
+                    with self._lock:
+                        self._publish()
                 continue
             self._process(batch)
 
@@ -226,15 +249,24 @@ class Pipeline:
     def _process(self, batch: Batch) -> None:
         scorer = self._scorer
         threshold = self.config.model.threshold  # the same cut as `flowtriage score`
-        length = None
+        scored = None
         if batch.flows.height:
             extra = {"rules": self._rules} if _takes_rules(scorer) else {}
             scored = scorer.score(batch.flows, history=self._history, **extra)
             scored = scored.select(list(SCORED_SCHEMA)).with_columns(flow_id=batch.flow_ids)
+        with self._lock:
+            self._process_scored(batch, scored if batch.flows.height else None, threshold)
+
+    def _process_scored(self, batch: Batch, scored: pl.DataFrame | None, threshold: float) -> None:
+        length = None
+        if scored is not None:
+            if self.feedback is not None:  # alerts and counters see the analysts' corrections
+                scored = self.feedback.apply(scored, history=self._history)
             self._remember(batch.flows)
             flagged = scored["score"] >= threshold
             if self._sink is not None:
-                length = self._sink.append(scored if self.keep_all else scored.filter(flagged))
+                out = scored.select(list(RETAINED_SCHEMA))  # the alert format stays as it was
+                length = self._sink.append(out if self.keep_all else out.filter(flagged))
             self._flows += scored.height
             self._flagged += int(flagged.sum())
             self._rate.append((time.monotonic(), scored.height))
@@ -260,7 +292,7 @@ class Pipeline:
         """The retain_top most suspicious flows, plus every flow flagged in the last retain_seconds
         (of flow time), most suspicious first; one sort, no joins (this runs on every batch)."""
         watch = self.config.watch
-        joined = pl.concat([self._retained, scored]).sort(["score", "ts_first"], descending=True)
+        joined = pl.concat([self._retained, scored.select(self._retained.columns)]).sort(["score", "ts_first"], descending=True)
         newest = joined["ts_first"].max()
         recent = (pl.col("score") >= threshold) & (
             pl.col("ts_first") >= newest - timedelta(seconds=watch.retain_seconds))

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import threading
+from pathlib import Path
 
 import polars as pl
 
@@ -199,3 +200,49 @@ def test_sources_past_the_pair_bound_keep_counting_and_say_so(tmp_path):
     assert int(snap.sources["peers"].sum()) + int(snap.sources["dst_ports"].sum()) <= 10
     said, _ = pipe.messages_after(0)
     assert any("peers and dst_ports are lower bounds" in m for m in said)
+
+
+def test_analyst_labels_apply_to_later_batches_and_to_the_retained_flows(tmp_path):
+    """A false positive's vector label quiets its lookalikes on screen at once (reapply) and in
+    every later batch, without a retrain; an undo brings the model's verdict back."""
+    import shutil
+
+    from engine.feedback import Feedback
+    from engine.ingest import read_dump
+    from engine.labels import LabelStore
+    from engine.vectorkey import vector_keys
+
+    fixtures = Path(__file__).parent / "fixtures" / "labels"
+    first, second = fixtures / "nfcapd.202701110139.txt", fixtures / "nfcapd.202701110140.txt"
+    a, b = (read_dump(p, final=True).flows for p in (first, second))
+    keys_a, keys_b = vector_keys(a, None), vector_keys(b, a)
+    common = keys_a.filter(keys_a.is_in(keys_b.implode()))
+    key = common.value_counts(sort=True)["vector_key"][0]  # recurs within a and again in b
+    d = dumps_dir(tmp_path)
+    store = LabelStore(tmp_path / "labels.sqlite")
+    feedback = Feedback(store, threshold=0.5)
+    with Pipeline(d, config(tmp_path), BytesScorer(cut=60), feedback=feedback) as pipe:
+        shutil.copy(first, d / first.name)
+        snap = pipe.wait_for(lambda s: s.counters.flows == 200, WAIT)
+        flagged_a = snap.counters.flagged
+        alike = snap.flows.filter(pl.col("vector_key") == key)
+        assert alike.height >= 2 and (alike["verdict"] == "amplification").all()
+        feedback.label(alike.row(0, named=True), "normal", model_version="bytes-test")
+        pipe.reapply_feedback()
+        alike = pipe.latest.flows.filter(pl.col("vector_key") == key)
+        assert (alike["verdict"] == "normal").all() and (alike["score"] <= 0.05).all()
+        assert alike["reasons"].str.ends_with("analyst:normal").all()
+        assert (alike["model_verdict"] == "amplification").all()
+
+        shutil.copy(second, d / second.name)
+        snap = pipe.wait_for(lambda s: s.counters.flows == 400, WAIT)
+        later = snap.flows.filter((pl.col("vector_key") == key) & pl.col("file").str.ends_with(second.name))
+        assert later.height >= 1 and (later["verdict"] == "normal").all()
+        in_b = snap.flows.filter(pl.col("file").str.ends_with(second.name))
+        assert snap.counters.flagged == flagged_a + int((in_b["score"] >= 0.5).sum())  # as shown
+
+        feedback.undo()
+        pipe.reapply_feedback()
+        alike = pipe.latest.flows.filter(pl.col("vector_key") == key)
+        assert (alike["verdict"] == "amplification").all() and (alike["score"] == 1.0).all()
+    store.close()

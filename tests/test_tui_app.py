@@ -144,7 +144,7 @@ async def test_drill_down_copies_addresses_with_osc52():
         await settle(app, pilot)
         await pilot.press("C")
         assert app.clipboard == row["dst_addr"]
-        await pilot.press("n")
+        await pilot.press("y")
         assert app.clipboard == app.screen.command
 
 

@@ -99,6 +99,9 @@ def test_every_flow_exactly_once_through_kills(tmp_path, observer):
 
     expected = writer.expected()
     watcher = Watcher(directory, out, config)
+    # The killed watchers may already have written everything: SIGTERM only once this one is
+    # up, or it lands during start-up, before the handler that makes it a clean stop.
+    watcher.ready.wait(60)
     try:
         # SIGTERM before the watcher installed its handler (still importing) would be a kill,
         # not the clean stop this last run checks.

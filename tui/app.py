@@ -8,14 +8,18 @@ rotations coalesce), unless the view is paused, in which case it only counts wha
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Protocol
 
 from rich.text import Text
+from textual import work
 from textual.app import App, SystemCommand
 from textual.binding import Binding
+from textual.message import Message
 from textual.screen import Screen
 
 from engine.config import Config
@@ -24,6 +28,7 @@ from engine.sanitize import sanitize
 from engine.snapshot import Snapshot
 from tui import format as fmt
 from tui.feed import StartingPipeline
+from tui.feedback import Confirm, LabelPicker, NoteInput
 from tui.nfdump import is_address
 from tui.screens.drilldown import Explainer, FlowScreen
 from tui.screens.flows import FlowsScreen
@@ -66,6 +71,32 @@ class Feed(Protocol):
     def stop(self) -> None: ...
 
 
+class Saved(Message):
+    """A label store write finished (or failed); `text` is for the analyst."""
+
+    def __init__(self, text: str, error: bool = False) -> None:
+        super().__init__()
+        self.text = text
+        self.error = error
+
+
+class Reapplied(Message):
+    """Labels were applied again: show the newest snapshot now, or (paused) `paused_view`, the
+    snapshot on screen with the labels applied, so the analyst sees the label while paused."""
+
+    def __init__(self, paused_view: Snapshot | None = None) -> None:
+        super().__init__()
+        self.paused_view = paused_view
+
+
+class Activity(Message):
+    """Progress of a background job (retraining) for the status line."""
+
+    def __init__(self, text: str) -> None:
+        super().__init__()
+        self.text = text
+
+
 class FlowTriageApp(App):
     CSS_PATH = "app.tcss"
     TITLE = "flowtriage"
@@ -86,6 +117,7 @@ class FlowTriageApp(App):
         subtitle: str = "",
         explainer: Explainer | None = None,
         nfcapd_dir: str = "",
+        feedback: Any = None,
     ) -> None:
         super().__init__()
         self.animation_level = "none"  # animations cost bytes over SSH and time in tests
@@ -99,6 +131,11 @@ class FlowTriageApp(App):
         self.paused = False
         self._told_error = False
         self._user_keymap = check_tui_config(config)
+        # engine.feedback.Feedback: given (tests), else the started pipeline's.
+        self._feedback = feedback
+        # Label store writes, one at a time and in key order, off the UI thread.
+        self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="flowtriage-labels")
+        self.activity = Text()  # the status line's first item: saved / retraining / errors
 
     # ---- lifecycle ---------------------------------------------------------------------
 
@@ -114,7 +151,11 @@ class FlowTriageApp(App):
         self.apply_latest()
 
     def on_unmount(self) -> None:
+        self._writer.shutdown(wait=True)  # a label being written is on disk before we exit
         self.feed.stop()
+        feedback = getattr(self.pipeline, "feedback", None)
+        if feedback is not None:  # the pipeline's store; one given to the app is the giver's
+            feedback.store.close()
 
     def _published(self, snapshot: Snapshot) -> None:
         # Runs on the pipeline's thread: only swap a reference (atomic), never touch widgets.
@@ -141,12 +182,12 @@ class FlowTriageApp(App):
             return
         self.snapshot = incoming
         for screen in self.screen_stack:
-            if isinstance(screen, TableScreen) and screen.is_mounted:
+            if isinstance(screen, TableScreen | FlowScreen) and screen.is_mounted:
                 screen.show_snapshot(incoming)
 
     def _refresh_chrome(self) -> None:
         for screen in self.screen_stack:
-            if isinstance(screen, TableScreen) and screen.is_mounted:
+            if isinstance(screen, TableScreen | FlowScreen) and screen.is_mounted:
                 screen.view_changed()
 
     # ---- shared pieces -----------------------------------------------------------------
@@ -172,6 +213,9 @@ class FlowTriageApp(App):
                 text.append(f" {label}", style="dim")
 
         text.append(" ")
+        if self.activity:
+            text.append_text(self.activity)
+            text.append("  ")
         item("files", f"{shown.files:,}", after=True)
         item("lag", f"{fmt.duration(shown.lag_seconds).rstrip('s')}s")
         item("fl/s", fmt.compact(shown.flows_per_second), after=True)
@@ -182,6 +226,10 @@ class FlowTriageApp(App):
         text.append("  ")
         text.append(sanitize(Path(shown.newest_file).name) if shown.newest_file else "", style="dim")
         return text
+
+    def set_activity(self, text: str, style: str = "bold") -> None:
+        self.activity = Text(sanitize(text), style=style)
+        self._refresh_chrome()
 
     def copy_address(self, value: object) -> None:
         if not is_address(value):
@@ -201,6 +249,263 @@ class FlowTriageApp(App):
         while not isinstance(self.screen, FlowsScreen) and len(self.screen_stack) > 2:
             self.pop_screen()
         self.flows_screen.apply_filter(filter_text)
+
+    # ---- analysts' feedback ------------------------------------------------------------
+
+    @property
+    def pipeline(self) -> Any:
+        return getattr(self.feed, "pipeline", None)
+
+    def current_feedback(self) -> Any:
+        if self._feedback is None and self.pipeline is not None:
+            self._feedback = getattr(self.pipeline, "feedback", None)
+        return self._feedback
+
+    def model_version(self) -> str | None:
+        scorer = getattr(self.feed, "scorer", None) or getattr(self.pipeline, "scorer", None)
+        return getattr(scorer, "version_", None) if scorer is not None else None
+
+    def full_row(self, row: dict | None) -> dict | None:
+        """The snapshot's whole row for a table row (the table keeps only what it shows; a
+        label needs the flow key, provenance, vector key and the model's own verdict)."""
+        if row is None:
+            return None
+        flows = self.snapshot.flows if self.snapshot is not None else None
+        if flows is not None and "flow_id" in flows.columns and row.get("flow_id") is not None:
+            import polars as pl
+
+            found = flows.filter(pl.col("flow_id") == row["flow_id"])
+            if found.height:
+                return found.row(0, named=True)
+        return {k: v for k, v in row.items() if not k.startswith("_")}
+
+    def _feedback_for(self, row: dict | None = None, *, need_row: bool = True) -> Any:
+        feedback = self.current_feedback()
+        if feedback is None:
+            self.notify("Labels are not available yet (the pipeline is starting)", severity="warning", markup=False)
+        elif need_row and row is None:
+            self.notify("No flow under the cursor", severity="warning", markup=False)
+            return None
+        return feedback
+
+    def _submit(self, write: Callable[[], str]) -> None:
+        """Run `write` (a label store append returning what to say) on the writer thread; the
+        UI says it only after the append returned, then the labels are applied again."""
+
+        def job() -> None:
+            try:
+                said = write()
+            except Exception as exc:  # noqa: BLE001 - a refused label is the analyst's to fix
+                self.post_message(Saved(f"not saved: {exc}", error=True))
+                return
+            self.post_message(Saved(said))
+            try:
+                self._reapply()
+                shown = self.snapshot
+                paused_view = None
+                if self.paused and shown is not None:
+                    flows = self.current_feedback().apply(shown.flows)
+                    paused_view = dataclasses.replace(shown, flows=flows)
+            except Exception as exc:  # noqa: BLE001
+                self.post_message(Saved(f"saved, but not re-applied: {exc}", error=True))
+                return
+            self.post_message(Reapplied(paused_view))
+
+        self._writer.submit(job)
+
+    def _reapply(self) -> None:
+        """Apply the labels again to the flows on screen (writer thread)."""
+        pipeline = self.pipeline
+        if pipeline is not None and hasattr(pipeline, "reapply_feedback"):
+            pipeline.reapply_feedback()
+            return
+        latest = self.feed.latest
+        publish = getattr(self.feed, "publish", None)
+        if latest is None or publish is None:
+            return
+        flows = self.current_feedback().apply(latest.flows)
+        publish(Snapshot(latest.version + 1, flows, latest.sources, latest.counters, latest.messages))
+
+    def label_flow(self, row: dict | None, label: str) -> None:
+        """`n` (label "normal") and `l`'s choice: durable before the UI says "saved"."""
+        feedback = self._feedback_for(row)
+        if feedback is None:
+            return
+        full, version = self.full_row(row), self.model_version()
+        self.set_activity(f"saving {label}…", "bold yellow")
+
+        def write() -> str:
+            event = feedback.label(full, label, model_version=version)
+            return f"saved: {label} ({event.scope}) #{event.id}"
+
+        self._submit(write)
+
+    def pick_label(self, row: dict | None) -> None:
+        """`l`: the vocabulary in a picker; a new class is confirmed before it is added."""
+        feedback = self._feedback_for(row)
+        if feedback is None:
+            return
+        from engine.schema import ANOMALY
+
+        classes = [c for c in feedback.store.vocabulary() if c != ANOMALY]
+        full = self.full_row(row)
+        what = f"{full.get('src_addr')}:{full.get('src_port')} → {full.get('dst_addr')}:{full.get('dst_port')}"
+
+        def chosen(answer: Any) -> None:
+            if answer is None:
+                return
+            if isinstance(answer, tuple):
+                name = answer[1]
+
+                def confirmed(yes: bool | None) -> None:
+                    if yes:
+                        self._add_class_and_label(feedback, full, name)
+
+                self.push_screen(Confirm(
+                    f"Add the class '{name}' to the vocabulary of {feedback.store.path.name} "
+                    "(every analyst of this store sees it) and label the flow with it?"
+                ), confirmed)
+                return
+            self.label_flow(full, answer)
+
+        self.push_screen(LabelPicker(classes, sanitize(what)), chosen)
+
+    def _add_class_and_label(self, feedback: Any, full: dict, name: str) -> None:
+        version = self.model_version()
+        self.set_activity(f"saving {name}…", "bold yellow")
+
+        def write() -> str:
+            feedback.store.add_class(name)
+            event = feedback.label(full, name, model_version=version)
+            return f"saved: new class {name}; {name} ({event.scope}) #{event.id}"
+
+        self._submit(write)
+
+    def undo_label(self) -> None:
+        """`u`: this analyst's latest label or note is cancelled (an undo event)."""
+        feedback = self._feedback_for(need_row=False)
+        if feedback is None:
+            return
+
+        def write() -> str:
+            event = feedback.undo()
+            return "nothing to undo" if event is None else f"saved: undid #{event.target}"
+
+        self._submit(write)
+
+    def note_flow(self, row: dict | None) -> None:
+        """`N`: a note on the flow (stored as typed, always shown inert)."""
+        feedback = self._feedback_for(row)
+        if feedback is None:
+            return
+        full = self.full_row(row)
+
+        def typed(text: str | None) -> None:
+            if not text:
+                return
+
+            def write() -> str:
+                event = feedback.note(full, text)
+                return f"saved: note #{event.id}: {text}"
+
+            self._submit(write)
+
+        self.push_screen(NoteInput(sanitize(f"{full.get('src_addr')} → {full.get('dst_addr')}")), typed)
+
+    def on_saved(self, message: Saved) -> None:
+        self.set_activity(message.text, "bold red" if message.error else "bold green")
+        self.notify(sanitize(message.text), severity="error" if message.error else "information",
+                    timeout=4, markup=False)
+
+    def on_reapplied(self, message: Reapplied) -> None:
+        if self.paused and message.paused_view is not None:
+            self.snapshot = message.paused_view  # same version: "+N behind" stays right
+            for screen in self.screen_stack:
+                if isinstance(screen, TableScreen | FlowScreen) and screen.is_mounted:
+                    screen.show_snapshot(message.paused_view)
+        self.apply_latest()
+
+    def on_activity(self, message: Activity) -> None:
+        self.set_activity(message.text, "bold yellow")
+
+    # ---- retraining and rollback -------------------------------------------------------
+
+    def action_retrain(self) -> None:
+        feedback = self._feedback_for(need_row=False)
+        if feedback is None:
+            return
+        if self.pipeline is None:
+            self.notify("Retraining needs the live pipeline", severity="warning", markup=False)
+            return
+        self.set_activity("retraining…", "bold yellow")
+        self._retrain(feedback)
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="retrain", description="retrain")
+    def _retrain(self, feedback: Any) -> None:
+        from engine.retrain import retrain
+
+        pipeline = self.pipeline
+        config = self.config
+        dumps = sorted(p for p in Path(pipeline.directory).glob(config.watch.glob) if p.is_file())
+        if not dumps:
+            self.post_message(Saved("retrain: no dumps in the watched directory", error=True))
+            return
+        base = pipeline.scorer
+        base = base if hasattr(base, "fit") else None  # rules-only: a first model
+
+        def progress(stage: str, fraction: float) -> None:
+            self.post_message(Activity(f"retraining on {len(dumps)} dumps: {stage} {fraction:.0%}"))
+
+        try:
+            result = retrain(dumps, feedback.store, base, config, progress=progress)
+        except Exception as exc:  # noqa: BLE001 - shown, the old model keeps running
+            self.post_message(Saved(f"retrain failed: {exc}", error=True))
+            return
+        if result.accepted:
+            self._swap_model(result.detector)
+        self.post_message(Saved(("" if result.accepted else "not swapped: ") + result.summary(),
+                                error=False))
+
+    def _swap_model(self, model: Any) -> None:
+        """Hot-swap the scorer (worker thread): later batches use it, the drill-down explains
+        with it, the status line names it."""
+        pipeline = self.pipeline
+        pipeline.set_scorer(model)
+        if isinstance(self.feed, StartingPipeline):
+            self.feed.scorer = model
+        self.explainer = None
+        self._reapply()
+        self.post_message(Reapplied())
+
+    def rollback_model(self, version: str | None = None) -> None:
+        if self.pipeline is None:
+            self.notify("Rollback needs the live pipeline", severity="warning", markup=False)
+            return
+        self._rollback(version)
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="retrain", description="rollback")
+    def _rollback(self, version: str | None) -> None:
+        from engine.retrain import rollback
+
+        try:
+            path, model = rollback(self.config.model_dir_path, version)
+        except Exception as exc:  # noqa: BLE001
+            self.post_message(Saved(f"rollback failed: {exc}", error=True))
+            return
+        try:
+            model.version_ = path.stem
+        except AttributeError:
+            pass
+        self._swap_model(model)
+        self.post_message(Saved(f"model {path.stem} is current (rolled back)"))
+
+    def model_versions(self) -> list[str]:
+        from engine.modelstore import list_versions
+
+        try:
+            return [v.path.stem for v in list_versions(self.config.model_dir_path)]
+        except OSError:
+            return []
 
     # ---- actions -----------------------------------------------------------------------
 
@@ -264,6 +569,16 @@ class FlowTriageApp(App):
         if isinstance(screen, FlowScreen):
             yield SystemCommand("Copy nfdump command", "nfdump -R DIR -t WINDOW 'FILTER'", screen.action_copy_command)
             yield SystemCommand("Back", "Back to the table", screen.action_back)
+        if isinstance(screen, FlowsScreen | FlowScreen):
+            yield SystemCommand("Mark normal", "The flow is a false positive (n)", screen.action_label_normal)
+            yield SystemCommand("Label flow", "Label the flow with a class, or a new one (l)", screen.action_label_pick)
+            yield SystemCommand("Note", "Add a note to the flow (N)", screen.action_label_note)
+        yield SystemCommand("Undo label", "Undo your last label or note (u)", self.undo_label)
+        yield SystemCommand("Retrain", "Retrain on rule + analyst labels; swap in if not worse (R)", self.action_retrain)
+        yield SystemCommand("Roll back model", "Make the previous model version current", self.rollback_model)
+        for version in reversed(self.model_versions()):
+            yield SystemCommand(f"Use model {version}", "Make this model version current (rollback)",
+                                lambda v=version: self.rollback_model(v))
         yield SystemCommand("Pause / resume", "Freeze the view; updates keep counting", self.action_toggle_pause)
         yield SystemCommand("Messages", "Recent skipped lines and read errors", self.action_messages)
         yield SystemCommand("Help", "Every key and its id", self.action_help)
@@ -320,9 +635,10 @@ def run_watch(directory: str | Path, config: Config, args: Any = None) -> int:
     check_model_path(config, args)
 
     def build():
-        from engine.commands.watch import build_pipeline
+        from engine.commands.watch import build_feedback, build_pipeline
 
-        pipeline = build_pipeline(Path(directory), config, args)
+        feedback = build_feedback(config, create=True)
+        pipeline = build_pipeline(Path(directory), config, args, feedback=feedback)
         return pipeline, pipeline.scorer
 
     return run_pipeline_app(build, config, subtitle=f"watching {directory}")

@@ -16,6 +16,7 @@ from engine.errors import UserError
 def contexts() -> list[tuple[str, list[Binding]]]:
     # Imported here: the screens import the app's helpers, and this module is imported by both.
     from tui.app import FlowTriageApp
+    from tui.feedback import Confirm, LabelPicker
     from tui.filter_bar import FilterBar
     from tui.flow_table import FrameTable
     from tui.screens.drilldown import FlowScreen
@@ -36,6 +37,8 @@ def contexts() -> list[tuple[str, list[Binding]]]:
         ("filter bar", own(FilterBar)),
         ("help", own(HelpScreen)),
         ("messages", own(MessagesScreen)),
+        ("picker, note", own(LabelPicker)),
+        ("confirm", own(Confirm)),
     ]
 
 

@@ -12,13 +12,17 @@ from engine.replay import Replayer, sample_dumps
 
 
 def demo_config(config: Config, root: Path) -> Config:
-    """The user's config with state kept in the demo's temporary directory; dumps appear whole
+    """The user's config with state, labels and retrained models kept in the demo's temporary
+    directory (a first look must not touch the analyst's real store); dumps appear whole
     (atomic renames), so they need not settle long before they are read."""
     watch = dataclasses.replace(
         config.watch, state_db=str(root / "state.sqlite"), glob="nfcapd.*",
         settle_seconds=min(config.watch.settle_seconds, 0.5), poll_interval=min(config.watch.poll_interval, 0.5),
     )
-    return dataclasses.replace(config, watch=watch)
+    labels = dataclasses.replace(
+        config.labels, db=str(root / "labels.sqlite"), model_dir=str(root / "models")
+    )
+    return dataclasses.replace(config, watch=watch, labels=labels)
 
 
 def run_demo(config: Config, args: Any = None) -> int:
@@ -38,11 +42,13 @@ def run_demo(config: Config, args: Any = None) -> int:
         replayer = Replayer(dumps, directory, interval=interval, staging=root / "staging")
 
         def build():
+            from engine.commands.watch import build_feedback
             from engine.pipeline import Pipeline
             from engine.scorer import load_scorer
 
             scorer = load_scorer(config, getattr(args, "model", None))
-            pipeline = Pipeline(directory, config, scorer, state_path=root / "state.sqlite", from_start=True)
+            pipeline = Pipeline(directory, config, scorer, state_path=root / "state.sqlite", from_start=True,
+                                feedback=build_feedback(config, create=True))
             replayer.start()  # the first rotation as soon as the pipeline can read it
             return pipeline, scorer
 

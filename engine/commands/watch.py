@@ -61,7 +61,19 @@ def run(args: argparse.Namespace, config: Config) -> int:
     return run_headless(directory, config, args)
 
 
-def build_pipeline(directory: Path, config: Config, args: argparse.Namespace, sink=None):
+def build_feedback(config: Config, *, create: bool):
+    """The analysts' labels for the pipeline: the TUI opens (or creates) the label store; a
+    headless watcher applies the labels of an existing store and never creates one."""
+    if not create and not config.labels_db_path.is_file():
+        return None
+    from engine.feedback import Feedback
+
+    return Feedback.from_config(config, threshold=config.model.threshold)
+
+
+def build_pipeline(
+    directory: Path, config: Config, args: argparse.Namespace, sink=None, feedback=None
+):
     """The Pipeline `watch` runs, from its arguments (the TUI's run_watch uses this too)."""
     from engine.pipeline import Pipeline
     from engine.scorer import load_scorer
@@ -78,7 +90,7 @@ def build_pipeline(directory: Path, config: Config, args: argparse.Namespace, si
         return Pipeline(
             directory, config, scorer, sink=sink, keep_all=getattr(args, "all", False),
             from_start=getattr(args, "from_start", False),
-            since=parse_since(getattr(args, "since", None)),
+            since=parse_since(getattr(args, "since", None)), feedback=feedback,
         )
     except StateLocked as exc:
         raise UserError(str(exc)) from None
@@ -87,7 +99,8 @@ def build_pipeline(directory: Path, config: Config, args: argparse.Namespace, si
 def run_headless(directory: Path, config: Config, args: argparse.Namespace) -> int:
     from engine.sink import JsonlSink
 
-    pipeline = build_pipeline(directory, config, args, sink=JsonlSink(args.out))
+    feedback = build_feedback(config, create=False)
+    pipeline = build_pipeline(directory, config, args, sink=JsonlSink(args.out), feedback=feedback)
     stopping = threading.Event()
 
     def on_signal(signum, frame):
@@ -114,6 +127,8 @@ def run_headless(directory: Path, config: Config, args: argparse.Namespace) -> i
                 _status(pipeline)
     finally:
         pipeline.stop()
+        if feedback is not None:
+            feedback.store.close()
         for s, handler in previous.items():
             signal.signal(s, handler)
     _messages(pipeline, shown)

@@ -22,6 +22,7 @@ from engine.sanitize import sanitize
 from engine.schema import FLOW_COLUMNS
 from engine.snapshot import Snapshot
 from tui import format as fmt
+from tui.feedback import FeedbackActions, feedback_bindings
 from tui.messages import Explained
 from tui.nfdump import nfdump_command
 
@@ -157,12 +158,13 @@ def render_explanation(detail: dict) -> tuple[Group, Group | None]:
     return Group(*parts), feature_part
 
 
-class FlowScreen(Screen):
+class FlowScreen(FeedbackActions, Screen):
     BINDINGS = [
         Binding("q,backspace,escape", "back", "Back", id="back"),
         Binding("c", "copy('src_addr')", "Copy src", id="copy_source"),
         Binding("C", "copy('dst_addr')", "Copy dst", id="copy_destination"),
-        Binding("n", "copy_command", "Copy nfdump cmd", id="copy_command"),
+        Binding("y", "copy_command", "Copy nfdump cmd", id="copy_command"),
+        *feedback_bindings(),
         Binding("j", "scroll('down')", "Down", show=False, id="scroll_down"),
         Binding("k", "scroll('up')", "Up", show=False, id="scroll_up"),
     ]
@@ -184,9 +186,11 @@ class FlowScreen(Screen):
             yield Static(_trim(self._nfdump()), id="nfdump")
             yield Static(self._fields(), id="fields")
             yield Static(id="features")
+        yield Static(id="status")
         yield Footer(compact=True, show_command_palette=False)
 
     def on_mount(self) -> None:
+        self.view_changed()
         self.query_one(VerticalScroll).focus()
         if self.app.current_explainer() is None:
             self.query_one("#explain", Static).update(
@@ -279,7 +283,7 @@ class FlowScreen(Screen):
             text.append(f"  no nfdump command: {exc}\n", style="dim")
             return text
         text.append("  " + self.command + "\n")
-        text.append("  (n copies it; -R is the directory of the nfcapd files)\n", style="dim")
+        text.append("  (y copies it; -R is the directory of the nfcapd files)\n", style="dim")
         return text
 
     # ---- the detector's explanation, off the UI thread ---------------------------------
@@ -310,6 +314,29 @@ class FlowScreen(Screen):
                 self.query_one("#features", Static).update(features)
         else:
             widget.update(_trim(render_detail(message.detail)))
+
+    # ---- analysts' feedback ------------------------------------------------------------
+
+    def feedback_row(self) -> dict | None:
+        return self.row
+
+    def view_changed(self) -> None:
+        """The status line: what the last label, note or retrain did."""
+        self.query_one("#status", Static).update(self.app.activity)
+
+    def show_snapshot(self, snapshot: Snapshot | None) -> None:
+        """A newer snapshot: this flow's verdict and reasons as they are now (a label)."""
+        if snapshot is None or "flow_id" not in snapshot.flows.columns:
+            return
+        found = snapshot.flows.filter(pl.col("flow_id") == self.row.get("flow_id"))
+        if found.height == 0:
+            return
+        row = found.row(0, named=True)
+        if (row.get("verdict"), row.get("reasons")) == (self.row.get("verdict"), self.row.get("reasons")):
+            return
+        self.row = row
+        self.query_one("#title", Static).update(self._title())
+        self.query_one("#why", Static).update(_trim(self._why()))
 
     # ---- actions -----------------------------------------------------------------------
 

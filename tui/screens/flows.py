@@ -12,6 +12,7 @@ from engine.sanitize import sanitize
 from engine.snapshot import Snapshot
 from tui import format as fmt
 from tui.columns import FLOW_COLUMNS
+from tui.feedback import FeedbackActions, feedback_bindings
 from tui.filter_bar import FilterBar
 from tui.flow_table import FrameTable
 from tui.screens.table_screen import TableScreen, sort_bindings
@@ -24,7 +25,7 @@ def compile_flow_filter(text: str) -> pl.Expr:
     return compile_filter(text)
 
 
-class FlowsScreen(TableScreen):
+class FlowsScreen(FeedbackActions, TableScreen):
     COLUMNS = FLOW_COLUMNS
     ID_COLUMN = "flow_id"
     DEFAULT_SORT = SortKey("score", descending=True)
@@ -38,6 +39,7 @@ class FlowsScreen(TableScreen):
         Binding("x", "clear_filter", "Clear filter", show=False, id="clear_filter"),
         Binding("c", "copy('src_addr')", "Copy source", show=False, id="copy_source"),
         Binding("C", "copy('dst_addr')", "Copy destination", show=False, id="copy_destination"),
+        *feedback_bindings(),
         *sort_bindings(FLOW_COLUMNS),
     ]
 
@@ -62,6 +64,9 @@ class FlowsScreen(TableScreen):
         self.apply_filter(filter_text)
 
     # ---- actions -----------------------------------------------------------------------
+
+    def feedback_row(self) -> dict | None:
+        return self.table.cursor_row
 
     def action_toggle_follow(self) -> None:
         self.follow = not self.follow
