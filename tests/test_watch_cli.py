@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import signal
@@ -104,13 +103,6 @@ def test_a_missing_directory_is_a_user_error(tmp_path):
     proc = _watch(tmp_path / "nope", "--headless", "--out", tmp_path / "o.jsonl", tmp_path=tmp_path)
     _, err = proc.communicate(timeout=30)
     assert proc.returncode == 2 and "not a directory" in err
-
-
-@pytest.mark.skipif(importlib.util.find_spec("tui.app") is not None, reason="the TUI exists")
-def test_without_the_tui_watch_says_how_to_run_headless(tmp_path):
-    proc = _watch(tmp_path, tmp_path=tmp_path)
-    _, err = proc.communicate(timeout=30)
-    assert proc.returncode == 2 and "--headless" in err
 
 
 @pytest.mark.skipif(os.geteuid() == 0, reason="root reads every file")

@@ -50,11 +50,8 @@ def run(args: argparse.Namespace, config: Config) -> int:
     if not directory.is_dir():
         raise UserError(f"{directory}: not a directory")
     if not args.headless:
-        try:
-            from tui.app import run_watch
-        except ImportError:
-            raise UserError("the TUI (tui.app) is not available in this build; "
-                            "use --headless --out FILE.jsonl") from None
+        from tui.app import run_watch  # the UI only when it is asked for: the engine never needs it
+
         return int(run_watch(directory, config, args) or 0)
     if not args.out:
         raise UserError("--headless needs --out FILE.jsonl")
