@@ -163,15 +163,7 @@ class SourceWindow:
             return pl.concat([getattr(b, name).with_columns(_bucket=pl.lit(k, pl.Int64)) for k, b in keyed])
 
         totals = stacked("totals")
-        summary = totals.group_by("src_addr").agg(
-            pl.col("flows").sum(),
-            pl.col("packets").sum(),
-            pl.col("bytes").sum(),
-            pl.col("suspicious").sum(),
-            pl.col("max_score").max(),
-            pl.col("first_seen").min(),
-            pl.col("last_seen").max(),
-        )
+        summary = totals.group_by("src_addr").agg(*_combine_totals())
         peers = pl.concat([b.peers for _, b in keyed]).group_by("src_hash").agg(
             pl.col("dst_hash").n_unique().alias("peers"))
         ports = pl.concat([b.ports for _, b in keyed]).group_by("src_hash").agg(
@@ -208,6 +200,16 @@ class SourceWindow:
         return out.select(pl.col(name).cast(dtype) for name, dtype in SOURCE_SCHEMA.items())
 
 
+def _combine_totals() -> list[pl.Expr]:
+    """Per-source partial totals combined: sums add up, extremes take the extreme."""
+    return [
+        pl.col("flows", "packets", "bytes", "suspicious").sum(),
+        pl.col("max_score").max(),
+        pl.col("first_seen").min(),
+        pl.col("last_seen").max(),
+    ]
+
+
 def _empty(frame: pl.DataFrame) -> pl.DataFrame:
     return frame.drop("_bucket").clear()
 
@@ -215,15 +217,7 @@ def _empty(frame: pl.DataFrame) -> pl.DataFrame:
 def _merge_totals(held: pl.DataFrame, batch: pl.DataFrame) -> pl.DataFrame:
     if held.height == 0:
         return batch
-    return pl.concat([held, batch]).group_by("src_addr").agg(
-        pl.col("flows").sum(),
-        pl.col("packets").sum(),
-        pl.col("bytes").sum(),
-        pl.col("suspicious").sum(),
-        pl.col("max_score").max(),
-        pl.col("first_seen").min(),
-        pl.col("last_seen").max(),
-    )
+    return pl.concat([held, batch]).group_by("src_addr").agg(*_combine_totals())
 
 
 def _merge_distinct(held: pl.DataFrame, batch: pl.DataFrame, room: int) -> tuple[pl.DataFrame, bool]:
