@@ -7,8 +7,7 @@ import json
 
 import polars as pl
 
-from engine.batch import expand_paths, file_progress, iter_scored, say, skipped_summary
-from engine.commands.support import add_model_option, add_quiet_option, load_detector, ruleset
+from engine.commands.support import add_model_option, add_quiet_option, scored_run
 from engine.config import Config
 from engine.errors import UserError
 from engine.evaluate import evaluate, format_report
@@ -43,19 +42,13 @@ def run(args: argparse.Namespace, config: Config) -> int:
     console = stderr_console(quiet=args.quiet)
     extra = config.labels.extra_classes
     truth_labels = [read_labels(p, extra_classes=extra) for p in args.truth]
-    paths = expand_paths(args.paths, glob=config.watch.glob)
-    detector, model, meta = load_detector(args, config, console)
+    run_ = scored_run(args, config, console, analyst_labels=False)
+    paths, model, meta = run_.paths, run_.model, run_.meta
     truth, verdict, score = [], [], []
-    with file_progress(paths, console, enabled=not args.quiet) as advance:
-        for item, scored in iter_scored(
-            paths, detector, timezone=config.ingest.timezone, rules=ruleset(config)
-        ):
-            truth.append(join_many(scored, truth_labels))
-            verdict.append(scored["verdict"])
-            score.append(scored["score"])
-            for line in skipped_summary(item):
-                say(console, line)
-            advance(item.path)
+    for _, scored in run_.items:
+        truth.append(join_many(scored, truth_labels))
+        verdict.append(scored["verdict"])
+        score.append(scored["score"])
     truth_all = pl.concat(truth)
     if truth_all.null_count() == truth_all.len():
         raise UserError(

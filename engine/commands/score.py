@@ -6,10 +6,9 @@ import argparse
 
 import polars as pl
 
-from engine.batch import expand_paths, file_progress, iter_scored, say, skipped_summary
-from engine.commands.support import add_model_option, add_quiet_option, load_detector, ruleset
+from engine.batch import say
+from engine.commands.support import add_model_option, add_quiet_option, scored_run
 from engine.config import Config
-from engine.feedback import Suppressor
 from engine.output import FORMATS, check_output, write_frame
 from engine.schema import SCORED_SCHEMA
 from engine.terminal import inert, stderr_console
@@ -40,36 +39,25 @@ def run(args: argparse.Namespace, config: Config) -> int:
     console = stderr_console(quiet=args.quiet)
     if args.output:
         check_output(args.output)
-    paths = expand_paths(args.paths, glob=config.watch.glob)
-    detector, model, _ = load_detector(args, config, console)
+    run_ = scored_run(args, config, console, analyst_labels=True)
     threshold = config.model.threshold
-    # Analysts' corrections apply to batch scoring too (an empty Suppressor without a store).
-    suppressor = Suppressor.from_config(config, threshold)
     kept: list[pl.DataFrame] = []
     total = flagged = 0
-    with file_progress(paths, console, enabled=not args.quiet) as advance:
-        for item, scored in iter_scored(
-            paths, detector, timezone=config.ingest.timezone, rules=ruleset(config)
-        ):
-            if len(suppressor):
-                scored = suppressor.apply(scored, history=item.history).select(list(SCORED_SCHEMA))
-            suspicious = scored.filter(pl.col("score") >= threshold)
-            kept.append(scored if args.all else suspicious)
-            total += scored.height
-            flagged += suspicious.height
-            say(
-                console,
-                f"{inert(item.path.name)}: {scored.height} flows, {suspicious.height} suspicious"
-                + (f", {len(item.skipped)} lines skipped" if item.skipped else ""),
-            )
-            for line in skipped_summary(item):
-                say(console, line)
-            advance(item.path)
+    for item, scored in run_.items:
+        suspicious = scored.filter(pl.col("score") >= threshold)
+        kept.append(scored if args.all else suspicious)
+        total += scored.height
+        flagged += suspicious.height
+        say(
+            console,
+            f"{inert(item.path.name)}: {scored.height} flows, {suspicious.height} suspicious"
+            + (f", {len(item.skipped)} lines skipped" if item.skipped else ""),
+        )
     out = pl.concat(kept) if kept else pl.DataFrame(schema=SCORED_SCHEMA)
     write_frame(out, args.output)
     say(
         console,
-        f"{total} flows in {len(paths)} file(s), {flagged} at score >= {threshold:g}; "
-        f"wrote {out.height} rows to {inert(args.output)} (model {inert(model.name)})",
+        f"{total} flows in {len(run_.paths)} file(s), {flagged} at score >= {threshold:g}; "
+        f"wrote {out.height} rows to {inert(args.output)} (model {inert(run_.model.name)})",
     )
     return 0

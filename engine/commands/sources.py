@@ -6,8 +6,8 @@ import argparse
 
 import polars as pl
 
-from engine.batch import expand_paths, file_progress, iter_scored, say, skipped_summary
-from engine.commands.support import add_model_option, add_quiet_option, load_detector, ruleset
+from engine.batch import say
+from engine.commands.support import add_model_option, add_quiet_option, scored_run
 from engine.config import Config
 from engine.output import FORMATS, check_output, write_frame
 from engine.sources import summarize_sources
@@ -39,17 +39,7 @@ def run(args: argparse.Namespace, config: Config) -> int:
     console = stderr_console(quiet=args.quiet)
     if args.output:
         check_output(args.output)
-    paths = expand_paths(args.paths, glob=config.watch.glob)
-    detector, _, _ = load_detector(args, config, console)
-    frames = []
-    with file_progress(paths, console, enabled=not args.quiet) as advance:
-        for item, scored in iter_scored(
-            paths, detector, timezone=config.ingest.timezone, rules=ruleset(config)
-        ):
-            frames.append(scored)
-            for line in skipped_summary(item):
-                say(console, line)
-            advance(item.path)
+    frames = [scored for _, scored in scored_run(args, config, console, analyst_labels=True).items]
     table = summarize_sources(pl.concat(frames), threshold=config.model.threshold)
     if args.output:
         write_frame(table, args.output)

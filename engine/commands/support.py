@@ -1,14 +1,18 @@
-"""What the batch commands share: the --model option and loading a detector from it."""
+"""What the batch commands share: the --model option, loading a detector, a scored run."""
 
 from __future__ import annotations
 
 import argparse
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import polars as pl
 from rich.console import Console
 from rich.text import Text
 
+from engine.batch import expand_paths, file_progress, iter_scored, say, skipped_summary
 from engine.config import Config
 from engine.modelstore import (
     BUNDLED_MODEL,
@@ -17,6 +21,7 @@ from engine.modelstore import (
     read_metadata,
     version_warnings,
 )
+from engine.schema import SCORED_SCHEMA
 
 
 def add_model_option(parser: argparse.ArgumentParser) -> None:
@@ -66,3 +71,43 @@ def ruleset(config: Config) -> Any:
     from engine.rules import RuleSet
 
     return RuleSet.from_config(config.rules)
+
+
+@dataclass
+class ScoredRun:
+    """The dumps a batch command was given, scored one by one in rotation order."""
+
+    paths: list[Path]
+    model: Path
+    meta: dict
+    items: Iterator[tuple[Any, pl.DataFrame]]  # (engine.batch.FileFlows, scored frame)
+
+
+def scored_run(
+    args: argparse.Namespace, config: Config, console: Console, *, analyst_labels: bool
+) -> ScoredRun:
+    """Expand the inputs, load the model, and score each dump with the minutes before it as
+    history, showing progress and each file's skipped lines. With `analyst_labels` the label
+    store's corrections are applied as the live view applies them (`score`, `sources`);
+    without, the model's own verdicts are kept (`eval` judges the model)."""
+    from engine.feedback import Suppressor
+
+    paths = expand_paths(args.paths, glob=config.watch.glob)
+    detector, model, meta = load_detector(args, config, console)
+    suppressor = Suppressor.from_config(config) if analyst_labels else None
+
+    def items() -> Iterator[tuple[Any, pl.DataFrame]]:
+        with file_progress(paths, console, enabled=not args.quiet) as advance:
+            for item, scored in iter_scored(
+                paths, detector, timezone=config.ingest.timezone, rules=ruleset(config)
+            ):
+                if suppressor is not None and len(suppressor):
+                    scored = suppressor.apply(scored, history=item.history).select(
+                        list(SCORED_SCHEMA)
+                    )
+                yield item, scored
+                for line in skipped_summary(item):
+                    say(console, line)
+                advance(item.path)
+
+    return ScoredRun(paths, model, meta, items())
