@@ -26,6 +26,9 @@ HISTORY_SECONDS = 60.0
 # A packet of at most this many bytes carries no DNS message: 28-byte empty UDP, 40-44-byte
 # bare TCP segments (SYN, RST) and ICMP errors quoting a header.
 TINY_BPP = 44.0
+# ICMP port unreachable as nfdump's port column encodes it (type * 256 + code): 3.3 for
+# ICMP, 1.4 for ICMPv6. A host that gets answers it never asked for replies with these.
+ICMP_UNREACH = {"ICMP": 3 * 256 + 3, "ICMP6": 1 * 256 + 4}
 
 ROLE_QUERY, ROLE_ANSWER, ROLE_OTHER = 0, 1, 2
 
@@ -49,6 +52,7 @@ _FLOW_FEATURES = [
     "flag_rst",
     "flag_fin",
     "tiny",
+    "icmp_unreach",
 ]
 # Aggregates computed per client and per server address, and per client-server pair.
 _HOST_AGGS = [
@@ -66,7 +70,8 @@ _HOST_AGGS = [
     "q_bpp",
     "a_bpp",
 ]
-_PAIR_AGGS = ["flows", "ports", "ans_q", "ans_share", "tiny_share", "q_bpp", "a_bpp"]
+# `unreach` is the victim's side of reflection, toward each reflector (see build_feature_groups).
+_PAIR_AGGS = ["flows", "ports", "ans_q", "ans_share", "tiny_share", "q_bpp", "a_bpp", "unreach"]
 _CONV_AGGS = ["flows", "packets", "ans_q", "ans_share", "q_bpp", "a_bpp", "span", "gap", "servers"]
 # The client context of this flow's server end (e.g. the scanner receiving ICMP errors).
 _PEER_AGGS = ["flows", "peers", "ans_share", "tiny_share", "other_share"]
@@ -135,6 +140,9 @@ def _base(flows: pl.DataFrame) -> pl.LazyFrame:
             a_bytes=pl.when(is_ans).then(pl.col("bytes")).otherwise(0),
             a_pkts=pl.when(is_ans).then(pl.col("packets")).otherwise(0),
             is_ans=is_ans.cast(pl.Float64),
+            is_unreach=pl.any_horizontal(
+                [(pl.col("proto") == p) & (pl.col("dst_port") == t) for p, t in ICMP_UNREACH.items()]
+            ).fill_null(False).cast(pl.Float64),
             is_other=(pl.col("role") == ROLE_OTHER).cast(pl.Float64),
             is_tcp=(pl.col("proto") == "TCP").cast(pl.Float64),
             tiny=(pl.col("bytes") <= TINY_BPP * pl.max_horizontal(pl.col("packets"), pl.lit(1)))
@@ -157,6 +165,7 @@ def _flow_features() -> list[pl.Expr]:
         (pl.col("tcp_flags").str.slice(3, 1) == "A").cast(pl.Float64).alias("flag_ack"),
         (pl.col("tcp_flags").str.slice(5, 1) == "R").cast(pl.Float64).alias("flag_rst"),
         (pl.col("tcp_flags").str.slice(7, 1) == "F").cast(pl.Float64).alias("flag_fin"),
+        pl.col("is_unreach").alias("icmp_unreach"),
     ]
 
 
@@ -254,7 +263,8 @@ def build_feature_groups(
             _k1=_key(f"w{w0}", "_ch", "cport", "_sh", "_ph"),
             # every input of the per-flow features, so equal _kf means equal per-flow features
             _kf=_key(*[pl.col(c).hash(seed=3) for c in
-                       ("proto", "tcp_flags", "duration", "packets", "bytes", "flows", "role")]),
+                       ("proto", "tcp_flags", "duration", "packets", "bytes", "flows", "role",
+                        "is_unreach")]),
         )
         .collect()
     )
@@ -279,6 +289,7 @@ def build_feature_groups(
             pl.len().alias("n"),
             *[pl.col(c).sum() for c in ("packets", "bytes", "q_bytes", "q_pkts", "a_bytes", "a_pkts")],
             pl.col("is_ans").sum().alias("n_ans"),
+            pl.col("is_unreach").sum().alias("n_unreach"),
             pl.col("is_other").sum().alias("n_other"),
             pl.col("is_tcp").sum().alias("n_tcp"),
             pl.col("tiny").sum().alias("n_tiny"),
@@ -301,6 +312,11 @@ def build_feature_groups(
             _log1p(pl.col("cport").n_unique()).alias(f"p{w}_ports"),
             (pl.col("n_tiny").sum() / _N).alias(f"p{w}_tiny_share"),
             *_ratio_aggs(f"p{w}_"),
+            # A spoofed victim's kernel answers each unasked-for answer with an ICMP port
+            # unreachable, so about half of what it exchanges with the reflector is errors.
+            # Per pair, not per host: a host's own normal lookups must not inherit it.
+            (pl.col("n_unreach").sum() / (pl.col("n_unreach").sum() + pl.col("n_ans").sum()))
+            .alias(f"p{w}_unreach"),
         )))
         if w == w0:
             # the client context of this flow's server end (same key shape as kc{w0})
@@ -325,7 +341,7 @@ def build_feature_groups(
     )))
     own = base.select(
         "_k1", "_kf", "_own", "role", "is_tcp", "proto", "tcp_flags", "duration", "packets",
-        "bytes", "flows", "tiny",
+        "bytes", "flows", "tiny", "is_unreach",
     )
     if not own["_own"].all():
         own = own.filter(pl.col("_own"))

@@ -128,3 +128,23 @@ def test_seed_features_follow_nfdump():
                       .with_columns(duration=pl.lit(2.0)))
     assert s.row(0, named=True) == {"duration": 2.0, "packets": 4.0, "bytes": 400.0, "pps": 2.0,
                                     "bps": 1600.0, "Bpp": 100.0, "flows": 1.0}
+
+
+def test_victim_side_of_reflection():
+    """A spoofed victim's ICMP port-unreachable replies to a reflector mark the pair."""
+    flows = frame([
+        # victim .9: two big answers to a socket that sent no query, and its kernel's errors
+        flow(1, "10.0.0.53", 53, "10.0.0.9", 7000, nbytes=3000),
+        flow(1.1, "10.0.0.53", 53, "10.0.0.9", 7000, nbytes=3000),
+        flow(1.2, "10.0.0.9", 0, "10.0.0.53", 771, proto="ICMP", nbytes=590),
+        flow(1.3, "10.0.0.9", 0, "10.0.0.53", 771, proto="ICMP", nbytes=590),
+        # normal client .1: a query and its answer
+        flow(2, "10.0.0.1", 40001, "10.0.0.53", 53),
+        flow(2.1, "10.0.0.53", 53, "10.0.0.1", 40001, nbytes=300),
+    ])
+    f = build_features(flows)
+    assert col(f, "icmp_unreach") == [0, 0, 1, 1, 0, 0]
+    # every flow between victim and reflector (answers and errors) carries the pair's share
+    assert col(f, "p10s_unreach") == [0.5, 0.5, 0.5, 0.5, 0, 0]
+    assert col(f, "p60s_unreach") == [0.5, 0.5, 0.5, 0.5, 0, 0]
+    assert np.isfinite(f.select(FEATURE_COLUMNS).to_numpy()).all()
