@@ -25,12 +25,13 @@ import polars as pl
 from engine.config import Config
 from engine.features import HISTORY_SECONDS
 from engine.rules import RuleSet
+from engine.sanitize import inert
 from engine.schema import SCORED_SCHEMA
 from engine.sink import JsonlSink
 from engine.snapshot import Counters, Snapshot
 from engine.source_window import SourceWindow
 from engine.state import StateStore
-from engine.tail import Batch, Tailer, printable
+from engine.tail import Batch, Tailer
 
 HISTORY_MAX_ROWS = 1_000_000  # a flood must not turn window context into unbounded memory
 RETAIN_MAX_ROWS = 250_000  # hard cap on the retained view, whatever retain_seconds allows
@@ -114,7 +115,7 @@ class Pipeline:
         self._latest = Snapshot(0, self._retained, self._sources.snapshot(), Counters(), tuple(self._messages))
 
     def _say(self, text: str) -> None:
-        self._messages.append(printable(text))
+        self._messages.append(inert(text))
         self._said += 1
 
     def messages_after(self, count: int) -> tuple[list[str], int]:

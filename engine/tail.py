@@ -110,8 +110,6 @@ def _read_full(stream, n: int) -> bytes:
     return b"".join(parts)
 
 
-# Names and dump text go into messages: control characters are shown, never sent.
-printable = inert
 
 
 @dataclass
@@ -253,7 +251,7 @@ class Tailer:
     # -- messages ----------------------------------------------------------------------------
 
     def _note(self, text: str, *, error: bool = False) -> None:
-        self._messages.append(printable(text))
+        self._messages.append(inert(text))  # names and dump text: shown, never sent
         if error:
             self.errors += 1
 
