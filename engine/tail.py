@@ -333,6 +333,13 @@ class Tailer:
             if f is None:
                 self._discover(key, path, st, now)
                 continue
+            if f.path != path and not f.head_len:
+                # Nothing read under the old name: nothing says it is the same text (the inode
+                # may be a new dump's, or the compressed twin of a dump already read).
+                self._drop(f)
+                self.files_seen -= 1
+                self._discover(key, path, st, now)
+                continue
             if f.path != path:
                 self._note(f"{f.path} renamed to {path}; reading on from line {f.cursor.line + 1}")
                 f.path = path
@@ -387,7 +394,13 @@ class Tailer:
                 del self._files[key]
                 self.files_seen -= 1
                 return
-            if (rec.head_len == 0 or fingerprint(head) == (rec.head_len, rec.head_sha)):
+            if rec.head_len == 0:
+                # Nothing of that file was ever read, so nothing says this is still its text:
+                # the inode may have been freed and handed to another dump (even the compressed
+                # twin of one already read, which must go through _claim).
+                self.state.mark_gone(rec.uid)
+                del self._records[rec.uid]
+            elif fingerprint(head) == (rec.head_len, rec.head_sha):
                 del self._records[rec.uid]
                 f.uid, f.done = rec.uid, rec.done
                 f.cursor = Cursor.from_json(rec.cursor) if rec.cursor else Cursor()
@@ -395,14 +408,19 @@ class Tailer:
                 if rec.name != path or rec.gone:
                     self.state.move(rec.uid, f.dev, f.ino, path)
                 return
-            self._note(f"{path}: content differs from its checkpoint (replaced or truncated while "
-                       "not watched); reading it from the start")
-            self.state.mark_gone(rec.uid)
-            self._records[rec.uid] = _unplaced(rec)  # its text may yet turn up compressed
+            else:
+                self._note(f"{path}: content differs from its checkpoint (replaced or truncated "
+                           "while not watched); reading it from the start")
+                self.state.mark_gone(rec.uid)
+                self._records[rec.uid] = _unplaced(rec)  # its text may yet turn up compressed
         if self.since is not None and st.st_mtime < self.since:
-            # --since: older dumps count as read, now and after a restart without --since
-            f.uid, f.done = self.state.add(f.dev, f.ino, path), True
-            self.state.commit([Checkpoint(f.uid, f.cursor.to_json(), 0, "", True)], None)
+            # --since: older dumps count as read, now and after a restart without --since (the
+            # fingerprint is what lets a restart, or a compressed twin, recognise them)
+            head = self._head(f) or b""
+            f.head_len, f.head_sha = fingerprint(head) if head else (0, "")
+            f.uid, f.done = self.state.add(f.dev, f.ino, path, f.head_len, f.head_sha), True
+            self.state.commit([Checkpoint(f.uid, f.cursor.to_json(), f.head_len, f.head_sha, True)],
+                              None)
         elif not f.compressed:  # compressed files get their record once complete (twin check)
             f.uid = self.state.add(f.dev, f.ino, path)
 

@@ -274,3 +274,61 @@ def test_an_inode_freed_and_reused_between_two_scans_is_a_new_dump(tmp_path, wat
     assert set(batch.flows["file"]) >= {str(new)}
     assert batch.flows.filter(batch.flows["file"] == str(new)).height == 50
     assert not any("renamed" in m for m in batch.messages)
+
+
+def _take_inode(path, data: bytes, ino: int, spare) -> bool:
+    """Write `data` at `path` in the freed inode `ino` (the filesystem usually hands it out at
+    once); the misses are moved to `spare`, outside the watched directory."""
+    for attempt in range(50):
+        path.write_bytes(data)
+        if path.stat().st_ino == ino:
+            return True
+        path.rename(spare / f"miss-{attempt}")
+    return False
+
+
+@pytest.mark.parametrize("restart", [False, True], ids=["same run", "after a restart"])
+def test_a_dump_never_read_does_not_lend_its_inode_to_the_gzip_of_another(tmp_path, watch_dir,
+                                                                          restart):
+    """B is read; A is seen but not yet read (its checkpoint says nothing of its text); A is
+    gzipped away and B's gzip lands in A's freed inode, then B is removed. B.gz is B's twin and
+    must not be scored again under A's checkpoint (found by the live exactly-once test)."""
+    spare = tmp_path / "spare"
+    spare.mkdir()
+    tailer, state = make_tailer(tmp_path, watch_dir)
+    b = watch_dir / "nfcapd.202701110138.txt"
+    b.write_bytes(dump(100))
+    assert poll(tailer, state).flows.height == 100
+    a = watch_dir / "nfcapd.202701110139.txt"
+    a.write_bytes(dump(60, start=500))
+    assert poll(tailer, state, max_bytes=0).flows.height == 0  # seen, not read
+    if restart:
+        tailer.stop()
+        state.close()
+    ino = a.stat().st_ino
+    (spare / "a.gz").write_bytes(gzip.compress(a.read_bytes()))  # gzip A elsewhere, remove A
+    a.unlink()
+    if not _take_inode(watch_dir / f"{b.name}.gz", gzip.compress(b.read_bytes()), ino, spare):
+        pytest.skip("the filesystem did not reuse the inode")
+    b.unlink()
+    if restart:
+        tailer, state = make_tailer(tmp_path, watch_dir)
+    batch = poll(tailer, state)
+    assert batch.flows.height == 0, batch.messages
+    assert any("same text" in m for m in batch.messages)
+    assert poll(tailer, state).flows.height == 0
+
+
+def test_since_fingerprints_what_it_skips_so_a_restart_and_a_gzip_skip_it_too(tmp_path, watch_dir):
+    old = watch_dir / "nfcapd.202701110138.txt"
+    old.write_bytes(dump(40))
+    os.utime(old, (1_000_000, 1_000_000))
+    tailer, state = make_tailer(tmp_path, watch_dir, since=2_000_000)
+    assert poll(tailer, state).flows.height == 0
+    tailer.stop()
+    state.close()
+    tailer, state = make_tailer(tmp_path, watch_dir)  # no --since now
+    assert poll(tailer, state).flows.height == 0
+    (watch_dir / f"{old.name}.gz").write_bytes(gzip.compress(old.read_bytes()))
+    old.unlink()
+    assert poll(tailer, state).flows.height == 0

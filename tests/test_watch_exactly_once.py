@@ -50,14 +50,6 @@ class Watcher:
 
 
 @pytest.mark.slow
-# KNOWN BUG (issue 4 stays open): now and then one whole dump is scored twice, once as X and
-# once as X.gz, when the writer gzips X (X.gz written in pieces, then X unlinked) within a
-# second of rotating it into place while the watcher is being killed: the compressed twin is
-# not matched to X's checkpoint. With this seed it is nfcapd.202701100051.txt, 522 flows
-# repeated, about one run in three under load (`-k polling` reproduces it most often). Not
-# strict: the assertion is unchanged and a passing run shows as XPASS.
-@pytest.mark.xfail(strict=False, reason="known bug: a gzip twin of a just-rotated dump is "
-                   "sometimes read again from its start after a kill (see comment above)")
 @pytest.mark.parametrize("observer", ["native", "polling"])
 def test_every_flow_exactly_once_through_kills(tmp_path, observer):
     rng = random.Random(f"exactly-once-{observer}")
