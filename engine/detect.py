@@ -32,6 +32,7 @@ from sklearn.ensemble import ExtraTreesClassifier, RandomForestClassifier
 from sklearn.neighbors import KNeighborsClassifier
 from sklearn.preprocessing import StandardScaler
 
+from engine.augment import host_mapping, mix_hosts
 from engine.features import FEATURE_COLUMNS, SEED_FEATURES, build_feature_groups, seed_features
 from engine.outlier import OUTLIERS, make_outlier
 from engine.schema import ANOMALY, NORMAL
@@ -78,6 +79,7 @@ class Detector:
         reference_per_class: int = 200,
         n_jobs: int = 2,
         random_state: int = 0,
+        mix_hosts: bool = True,
     ):
         self.classifier = classifier
         self.outlier = outlier
@@ -90,6 +92,7 @@ class Detector:
         self.reference_per_class = reference_per_class
         self.n_jobs = n_jobs
         self.random_state = random_state
+        self.mix_hosts = mix_hosts
 
     @classmethod
     def from_config(cls, model_config: Any) -> Detector:
@@ -112,6 +115,10 @@ class Detector:
             frame, inverse = build_feature_groups(flows, history)
         X = frame.select(self.feature_names_).to_numpy().astype(np.float32, copy=False)
         return X, inverse
+
+    def _mixes(self) -> bool:
+        # models saved before the parameter existed were fitted without it
+        return getattr(self, "mix_hosts", False) and self.features == "context"
 
     def _matrix(self, flows: pl.DataFrame, history: pl.DataFrame | None) -> np.ndarray:
         X, inverse = self._distinct_matrix(flows, history)
@@ -140,6 +147,12 @@ class Detector:
         X = self._matrix(flows, history)
         y = labels.cast(pl.String).to_numpy()
         w = np.ones(len(y)) if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)
+        mapping = host_mapping(flows, labels, self.random_state) if self._mixes() else {}
+        if mapping:
+            # the same flows again with each attack-only host inside a normal one (engine.augment)
+            mixed = mix_hosts(history, mapping) if history is not None else None
+            X = np.vstack([X, self._matrix(mix_hosts(flows, mapping), mixed)])
+            y, w = np.concatenate([y, y]), np.concatenate([w, w])
         known = np.array([v is not None and v != ANOMALY for v in y], dtype=bool) if len(y) else np.zeros(0, bool)
         if not known.any():
             raise ValueError("no labelled flows to learn from")
@@ -193,7 +206,7 @@ class Detector:
         self._fit_reference(Xu, yu, wu)
         ts = flows["ts_first"]
         self.training_window_ = (str(ts.min()), str(ts.max()))
-        counts_by_label = pl.Series(yk).value_counts()
+        counts_by_label = pl.Series(yk[: int(known[: flows.height].sum())]).value_counts()  # not the mixed copy
         self.label_counts_ = {str(k): int(v) for k, v in counts_by_label.iter_rows()}
         digest = hashlib.sha256(X[known].tobytes() + "\n".join(yk).encode()).hexdigest()[:8]
         self.version_ = f"{datetime.now(UTC):%Y%m%d}-{digest}"

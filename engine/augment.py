@@ -1,0 +1,75 @@
+"""Training-set augmentation: put every attack-only host inside a normal one.
+
+Lab corpora give most attacks hosts of their own, so host and pair context nearly names the
+class, and a model learns "this host only attacks" instead of what the attack looks like. On a
+real network the flood comes from a laptop that also browses, and the tunnel hides behind a NAT
+that carries thirty stubs. `mix_hosts` makes that case from labelled data: each client address
+whose flows are all attacks is renamed to a client address whose flows are all normal, so the
+attack lands in a host with ordinary traffic around it, with its own labels unchanged. The
+model, fitted on the original and the mixed copy, has to find the attack at the level of the
+flow and the conversation, which is what carries over to other networks.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import polars as pl
+
+from engine.features import DNS_PORT
+from engine.schema import ANOMALY, NORMAL
+
+
+def _client() -> pl.Expr:
+    """The end of a flow that is not the DNS server (the source, when neither end is 53)."""
+    answer = (pl.col("src_port") == DNS_PORT) & (pl.col("dst_port") != DNS_PORT)
+    return pl.when(answer).then(pl.col("dst_addr")).otherwise(pl.col("src_addr"))
+
+
+def host_mapping(flows: pl.DataFrame, labels: pl.Series, seed: int = 0) -> dict[str, str]:
+    """{attack-only client: normal-only client active at the same time}; {} if there is none.
+
+    Normal-only clients never appear as a server (a resolver is no stub). Each attacker gets a
+    stub whose flows overlap its own in time (else the mixed host would just take turns), a
+    different one while there are enough.
+    """
+    client = _client()
+    frame = flows.select(
+        "ts_first", client=client,
+        server=pl.when(client == pl.col("src_addr")).then(pl.col("dst_addr")).otherwise(pl.col("src_addr")),
+    ).with_columns(label=labels.cast(pl.String))
+    known = frame.filter(pl.col("label").is_not_null() & (pl.col("label") != ANOMALY))
+    per_client = known.group_by("client").agg(
+        attack=(pl.col("label") != NORMAL).all(),
+        normal=(pl.col("label") == NORMAL).all(),
+        start=pl.col("ts_first").min(),
+        end=pl.col("ts_first").max(),
+    ).sort("client")
+    servers = known["server"].unique()
+    # a resolver's forwarding legs make it a "client" too: it is no host to hide an attack in
+    not_server = ~pl.col("client").is_in(servers.implode())
+    attackers = per_client.filter(pl.col("attack") & not_server)
+    stubs = per_client.filter(pl.col("normal") & not_server)
+    if attackers.is_empty() or stubs.is_empty():
+        return {}
+    rng = np.random.default_rng(seed)
+    s_start, s_end = stubs["start"].to_numpy(), stubs["end"].to_numpy()
+    s_names = stubs["client"].to_list()
+    used: set[int] = set()
+    mapping = {}
+    for name, start, end in attackers.select("client", "start", "end").iter_rows():
+        overlap = np.flatnonzero((s_start <= np.datetime64(end)) & (s_end >= np.datetime64(start)))
+        pool = [i for i in overlap if i not in used] or list(overlap) or list(range(len(s_names)))
+        pick = int(pool[rng.integers(len(pool))])
+        used.add(pick)
+        mapping[name] = s_names[pick]
+    return mapping
+
+
+def mix_hosts(flows: pl.DataFrame, mapping: dict[str, str]) -> pl.DataFrame:
+    """`flows` with every mapped address renamed, at either end."""
+    if not mapping:
+        return flows
+    old, new = list(mapping), list(mapping.values())
+    return flows.with_columns(
+        pl.col(c).replace(old, new) for c in ("src_addr", "dst_addr")
+    )

@@ -1,0 +1,61 @@
+"""engine.augment: attack-only hosts are hidden inside normal hosts for training."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+import polars as pl
+
+from engine.augment import host_mapping, mix_hosts
+from engine.detect import Detector
+
+T0 = datetime(2026, 11, 22, 12, 0)
+
+
+def flow(t, src, sport, dst, dport, label, proto="UDP", packets=1, nbytes=70):
+    return {"ts_first": T0 + timedelta(seconds=t), "ts_last": T0 + timedelta(seconds=t),
+            "duration": 0.0, "proto": proto, "src_addr": src, "src_port": sport,
+            "dst_addr": dst, "dst_port": dport, "tcp_flags": "", "packets": packets,
+            "bytes": nbytes, "flows": 1, "label": label}
+
+
+def frame(rows):
+    return pl.DataFrame(rows).with_columns(pl.col("packets", "bytes", "flows").cast(pl.Int64))
+
+
+def test_each_attack_only_client_is_mapped_to_a_normal_stub_active_at_the_same_time():
+    rows = [
+        # two stubs: one active with the flood, one an hour later
+        *[flow(t, "10.0.0.1", 40000 + t, "10.9.9.9", 53, "normal") for t in range(5)],
+        *[flow(t, "10.9.9.9", 53, "10.0.0.1", 40000 + t, "normal") for t in range(5)],
+        *[flow(3600 + t, "10.0.0.2", 41000 + t, "10.9.9.9", 53, "normal") for t in range(5)],
+        # the flooder only floods; the resolver (a server) is never remapped
+        *[flow(t, "10.0.0.66", 56000, "10.9.9.9", 53, "dns_flood") for t in range(5)],
+        # the resolver's own forwarding leg to a tunnel server: the resolver is no stub
+        *[flow(t, "10.9.9.9", 33000 + t, "192.0.2.7", 53, "tunnel") for t in range(5)],
+    ]
+    flows = frame(rows)
+    mapping = host_mapping(flows.drop("label"), flows["label"])
+    assert mapping == {"10.0.0.66": "10.0.0.1"}
+    mixed = mix_hosts(flows, mapping)
+    assert "10.0.0.66" not in set(mixed["src_addr"]) | set(mixed["dst_addr"])
+    assert mixed.filter(pl.col("label") == "dns_flood")["src_addr"].unique().to_list() == ["10.0.0.1"]
+    assert mixed["label"].to_list() == flows["label"].to_list()  # labels travel with the flows
+
+
+def test_nothing_to_mix_without_both_kinds_of_host():
+    flows = frame([flow(t, "10.0.0.1", 40000 + t, "10.9.9.9", 53, "normal") for t in range(5)])
+    assert host_mapping(flows.drop("label"), flows["label"]) == {}
+    assert mix_hosts(flows, {}) is flows
+
+
+def test_fit_learns_from_the_mixed_copy_but_counts_each_label_once():
+    rows = [
+        *[flow(t, f"10.0.0.{1 + t % 5}", 40000 + t, "10.9.9.9", 53, "normal") for t in range(60)],
+        *[flow(t / 10, "10.0.0.66", 56000, "10.9.9.9", 53, "dns_flood") for t in range(300)],
+    ]
+    flows = frame(rows)
+    detector = Detector(n_estimators=4, outlier="none", n_jobs=1).fit(flows.drop("label"), flows["label"])
+    assert detector.label_counts_ == {"normal": 60, "dns_flood": 300}
+    plain = Detector(n_estimators=4, outlier="none", n_jobs=1, mix_hosts=False)
+    assert plain.fit(flows.drop("label"), flows["label"]).label_counts_ == detector.label_counts_
