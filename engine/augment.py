@@ -15,14 +15,8 @@ from __future__ import annotations
 import numpy as np
 import polars as pl
 
-from engine.features import DNS_PORT
+from engine.features import client_addr, server_addr
 from engine.schema import ANOMALY, NORMAL
-
-
-def _client() -> pl.Expr:
-    """The end of a flow that is not the DNS server (the source, when neither end is 53)."""
-    answer = (pl.col("src_port") == DNS_PORT) & (pl.col("dst_port") != DNS_PORT)
-    return pl.when(answer).then(pl.col("dst_addr")).otherwise(pl.col("src_addr"))
 
 
 def host_mapping(flows: pl.DataFrame, labels: pl.Series, seed: int = 0) -> dict[str, str]:
@@ -32,11 +26,9 @@ def host_mapping(flows: pl.DataFrame, labels: pl.Series, seed: int = 0) -> dict[
     stub whose flows overlap its own in time (else the mixed host would just take turns), a
     different one while there are enough.
     """
-    client = _client()
-    frame = flows.select(
-        "ts_first", client=client,
-        server=pl.when(client == pl.col("src_addr")).then(pl.col("dst_addr")).otherwise(pl.col("src_addr")),
-    ).with_columns(label=labels.cast(pl.String))
+    frame = flows.select("ts_first", client=client_addr(), server=server_addr()).with_columns(
+        label=labels.cast(pl.String)
+    )
     known = frame.filter(pl.col("label").is_not_null() & (pl.col("label") != ANOMALY))
     per_client = known.group_by("client").agg(
         attack=(pl.col("label") != NORMAL).all(),

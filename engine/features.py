@@ -119,6 +119,17 @@ def _log1p(e: pl.Expr) -> pl.Expr:
     return e.cast(pl.Float64).clip(lower_bound=0.0).log1p()
 
 
+def client_addr() -> pl.Expr:
+    """The end of a flow that is not the DNS server: the destination of an answer (source
+    port 53), otherwise the source."""
+    return pl.when(pl.col("src_port") == DNS_PORT).then(pl.col("dst_addr")).otherwise(pl.col("src_addr"))
+
+
+def server_addr() -> pl.Expr:
+    """The other end (see client_addr)."""
+    return pl.when(pl.col("src_port") == DNS_PORT).then(pl.col("src_addr")).otherwise(pl.col("dst_addr"))
+
+
 def _base(flows: pl.DataFrame) -> pl.LazyFrame:
     """Role, client/server ends and per-flow quantities every aggregate needs."""
     q = (pl.col("dst_port") == DNS_PORT) & (pl.col("src_port") != DNS_PORT)
@@ -131,8 +142,8 @@ def _base(flows: pl.DataFrame) -> pl.LazyFrame:
         .select(*_NEEDED, "_own")
         .with_columns(role=role.cast(pl.Int8))
         .with_columns(
-            client=pl.when(is_ans).then(pl.col("dst_addr")).otherwise(pl.col("src_addr")),
-            server=pl.when(is_ans).then(pl.col("src_addr")).otherwise(pl.col("dst_addr")),
+            client=client_addr(),
+            server=server_addr(),
             # a missing port must not void the conversation keys (null poisons the mixing)
             cport=pl.when(is_ans).then(pl.col("dst_port")).otherwise(pl.col("src_port")).fill_null(0),
             q_bytes=pl.when(is_q).then(pl.col("bytes")).otherwise(0),
