@@ -8,6 +8,11 @@ whose flows are all attacks is renamed to a client address whose flows are all n
 attack lands in a host with ordinary traffic around it, with its own labels unchanged. The
 model, fitted on the original and the mixed copy, has to find the attack at the level of the
 flow and the conversation, which is what carries over to other networks.
+
+`thin_attacks` does the same for rates: an attack seen at 400 queries/s teaches nothing about
+the same attack at 40. Thinning keeps each one-packet attack flow with probability 1/factor
+and divides the packets (and bytes, at the same bytes per packet) of larger ones, so the
+copy is the same attack, from the same sockets, at a rate the lab never ran.
 """
 
 from __future__ import annotations
@@ -65,3 +70,29 @@ def mix_hosts(flows: pl.DataFrame, mapping: dict[str, str]) -> pl.DataFrame:
     return flows.with_columns(
         pl.col(c).replace(old, new) for c in ("src_addr", "dst_addr")
     )
+
+
+def thin_attacks(
+    flows: pl.DataFrame, labels: pl.Series, factor: int, seed: int = 0
+) -> tuple[pl.DataFrame, pl.Series, np.ndarray]:
+    """`flows` with the attack flows thinned by `factor`, their labels, and sample weights
+    (`factor` for the attack flows left, so the thinned attack weighs what the original did;
+    1 for the rest). Normal and unlabelled flows are kept as they are."""
+    label = labels.cast(pl.String)
+    attack = (label.is_not_null() & (label != NORMAL) & (label != ANOMALY)).to_numpy()
+    rng = np.random.default_rng(seed)
+    single = (flows["packets"] <= 1).to_numpy()
+    keep = ~attack | ~single | (rng.random(flows.height) < 1.0 / factor)
+    scaled = pl.Series(attack & ~single)
+    thinned = flows.with_columns(
+        packets=pl.when(scaled).then((pl.col("packets") + factor - 1) // factor)
+        .otherwise(pl.col("packets")),
+    ).with_columns(
+        bytes=pl.when(scaled)
+        .then((flows["bytes"].cast(pl.Float64) * pl.col("packets") / flows["packets"]).round()
+              .cast(flows["bytes"].dtype))
+        .otherwise(pl.col("bytes")),
+    )
+    weight = np.where(attack, float(factor), 1.0)
+    mask = pl.Series(keep)
+    return thinned.filter(mask), label.filter(mask), weight[keep]

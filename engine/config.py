@@ -46,7 +46,7 @@ class WatchConfig:
 class ModelConfig:
     path: str = ""
     threshold: float = 0.5
-    classifier: str = "extratrees"
+    classifier: str = "forest"
     outlier: str = "iforest"
     outlier_percentile: float = 99.9
 

@@ -6,7 +6,7 @@ from datetime import datetime, timedelta
 
 import polars as pl
 
-from engine.augment import host_mapping, mix_hosts
+from engine.augment import host_mapping, mix_hosts, thin_attacks
 from engine.detect import Detector
 
 T0 = datetime(2026, 11, 22, 12, 0)
@@ -59,3 +59,37 @@ def test_fit_learns_from_the_mixed_copy_but_counts_each_label_once():
     assert detector.label_counts_ == {"normal": 60, "dns_flood": 300}
     plain = Detector(n_estimators=4, outlier="none", n_jobs=1, mix_hosts=False)
     assert plain.fit(flows.drop("label"), flows["label"]).label_counts_ == detector.label_counts_
+
+
+def test_thinning_slows_attacks_and_leaves_normal_flows_alone():
+    rows = [
+        *[flow(t, "10.0.0.1", 40000 + t, "10.9.9.9", 53, "normal") for t in range(100)],
+        *[flow(t / 100, "10.0.0.66", 56000, "10.9.9.9", 53, "dns_flood") for t in range(4000)],
+        # a router-shaped flood: one flow of many packets
+        flow(0, "10.0.0.67", 56001, "10.9.9.9", 53, "dns_flood", packets=2400, nbytes=2400 * 70),
+        flow(0, "10.0.0.68", 56002, "10.9.9.9", 53, None),
+    ]
+    flows = frame(rows)
+    thinned, labels, weight = thin_attacks(flows, flows["label"], 8, seed=1)
+    kept = thinned.with_columns(label=labels, w=pl.Series(weight))
+    normal = kept.filter(pl.col("label") == "normal")
+    assert normal.drop("label", "w").equals(flows.filter(pl.col("label") == "normal").drop("label"))
+    assert set(normal["w"]) == {1.0}
+    one_packet = kept.filter((pl.col("label") == "dns_flood") & (pl.col("packets") == 1))
+    assert 400 < one_packet.height < 600  # about 4000 / 8
+    assert set(one_packet["w"]) == {8.0}
+    big = kept.filter(pl.col("src_port") == 56001)
+    assert big["packets"].to_list() == [300] and big["bytes"].to_list() == [300 * 70]
+    assert kept.filter(pl.col("label").is_null()).height == 1  # unlabelled: context, kept
+
+
+def test_fit_without_thinning_or_mixing_is_still_possible():
+    rows = [
+        *[flow(t, f"10.0.0.{1 + t % 5}", 40000 + t, "10.9.9.9", 53, "normal") for t in range(60)],
+        *[flow(t / 10, "10.0.0.66", 56000, "10.9.9.9", 53, "dns_flood") for t in range(300)],
+    ]
+    flows = frame(rows)
+    for params in ({"thin": 0}, {"thin": 0, "mix_hosts": False}, {"thin": 4}):
+        detector = Detector(n_estimators=4, outlier="none", n_jobs=1, **params)
+        assert detector.fit(flows.drop("label"), flows["label"]).label_counts_ == {
+            "normal": 60, "dns_flood": 300}
