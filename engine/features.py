@@ -71,8 +71,14 @@ _HOST_AGGS = [
     "a_bpp",
 ]
 # `unreach` is the victim's side of reflection, toward each reflector (see build_feature_groups).
-_PAIR_AGGS = ["flows", "ports", "ans_q", "ans_share", "tiny_share", "q_bpp", "a_bpp", "unreach"]
-_CONV_AGGS = ["flows", "packets", "ans_q", "ans_share", "q_bpp", "a_bpp", "span", "gap", "servers"]
+_PAIR_AGGS = ["flows", "ports", "ans_q", "ans_share", "tiny_share", "q_bpp", "a_bpp", "unreach",
+              "q_cv", "a_cv"]
+_CONV_AGGS = ["flows", "packets", "ans_q", "ans_share", "q_bpp", "a_bpp", "span", "gap", "servers",
+              "q_cv", "a_cv"]
+# The conversation against its pair (client-server, same window): a host's attack paints the
+# pair's context, and these say whether this conversation is the attack or an ordinary lookup
+# beside it (share of the pair's flows; answer and query sizes relative to the pair's).
+_CONV_VS_PAIR = ["v_share_of_pair", "v_a_vs_pair", "v_q_vs_pair"]
 # The client context of this flow's server end (e.g. the scanner receiving ICMP errors).
 _PEER_AGGS = ["flows", "peers", "ans_share", "tiny_share", "other_share"]
 
@@ -86,7 +92,7 @@ def _window_names() -> list[str]:
         names += [f"c{w}_share_of_server", f"p{w}_share_of_client"]
     names += [f"v_{a}" for a in _CONV_AGGS]
     names += [f"peer{WINDOWS[0]}_{a}" for a in _PEER_AGGS]
-    names += ["burst_client", "burst_pair"]
+    names += ["burst_client", "burst_pair", *_CONV_VS_PAIR]
     return names
 
 
@@ -150,6 +156,7 @@ def _base(flows: pl.DataFrame) -> pl.LazyFrame:
             q_pkts=pl.when(is_q).then(pl.col("packets")).otherwise(0),
             a_bytes=pl.when(is_ans).then(pl.col("bytes")).otherwise(0),
             a_pkts=pl.when(is_ans).then(pl.col("packets")).otherwise(0),
+            is_q=is_q.cast(pl.Float64),
             is_ans=is_ans.cast(pl.Float64),
             is_unreach=pl.any_horizontal(
                 [(pl.col("proto") == p) & (pl.col("dst_port") == t) for p, t in ICMP_UNREACH.items()]
@@ -158,7 +165,15 @@ def _base(flows: pl.DataFrame) -> pl.LazyFrame:
             is_tcp=(pl.col("proto") == "TCP").cast(pl.Float64),
             tiny=(pl.col("bytes") <= TINY_BPP * pl.max_horizontal(pl.col("packets"), pl.lit(1)))
             .cast(pl.Float64),
+            _bpp=pl.col("bytes") / pl.max_horizontal(pl.col("packets"), pl.lit(1)),
             **{f"w{w}": pl.col("ts_first").dt.truncate(w) for w in WINDOWS},
+        )
+        .with_columns(
+            # first and second moments of message size, summed per group for _cv_aggs
+            q_s=pl.col("is_q") * pl.col("_bpp"),
+            q_s2=pl.col("is_q") * pl.col("_bpp") ** 2,
+            a_s=pl.col("is_ans") * pl.col("_bpp"),
+            a_s2=pl.col("is_ans") * pl.col("_bpp") ** 2,
         )
     )
 
@@ -212,6 +227,18 @@ def _ratio_aggs(prefix: str) -> list[pl.Expr]:
             f"{prefix}a_bpp"
         ),
     ]
+
+
+def _cv_aggs(prefix: str) -> list[pl.Expr]:
+    """Spread of query and answer sizes (coefficient of variation, from summed moments): a
+    tunnel's messages carry data and vary; a flood repeats one question and its answer."""
+    out = []
+    for side, n in (("q", "n_q"), ("a", "n_ans")):
+        m = pl.max_horizontal(pl.col(n).sum(), pl.lit(1.0))
+        mean = pl.col(f"{side}_s").sum() / m
+        var = (pl.col(f"{side}_s2").sum() / m - mean**2).clip(lower_bound=0.0)
+        out.append((var.sqrt() / pl.max_horizontal(mean, pl.lit(1.0))).alias(f"{prefix}{side}_cv"))
+    return out
 
 
 def _host_aggs(peer: str, prefix: str) -> list[pl.Expr]:
@@ -300,7 +327,10 @@ def build_feature_groups(
             pl.len().alias("n"),
             *[pl.col(c).sum() for c in ("packets", "bytes", "q_bytes", "q_pkts", "a_bytes", "a_pkts")],
             pl.col("is_ans").sum().alias("n_ans"),
+            pl.col("is_q").sum().alias("n_q"),
+            *[pl.col(c).sum() for c in ("q_s", "q_s2", "a_s", "a_s2")],
             pl.col("is_unreach").sum().alias("n_unreach"),
+            (pl.col("is_unreach") * pl.col("packets")).sum().alias("unreach_pkts"),
             pl.col("is_other").sum().alias("n_other"),
             pl.col("is_tcp").sum().alias("n_tcp"),
             pl.col("tiny").sum().alias("n_tiny"),
@@ -325,9 +355,12 @@ def build_feature_groups(
             *_ratio_aggs(f"p{w}_"),
             # A spoofed victim's kernel answers each unasked-for answer with an ICMP port
             # unreachable, so about half of what it exchanges with the reflector is errors.
-            # Per pair, not per host: a host's own normal lookups must not inherit it.
-            (pl.col("n_unreach").sum() / (pl.col("n_unreach").sum() + pl.col("n_ans").sum()))
+            # Per pair, not per host: a host's own normal lookups must not inherit it. Counted
+            # in packets: a router folds a minute of errors into one flow.
+            (pl.col("unreach_pkts").sum()
+             / (pl.col("unreach_pkts").sum() + pl.col("a_pkts").sum()))
             .alias(f"p{w}_unreach"),
+            *_cv_aggs(f"p{w}_"),
         )))
         if w == w0:
             # the client context of this flow's server end (same key shape as kc{w0})
@@ -336,9 +369,11 @@ def build_feature_groups(
                 *[pl.col(f"c{w}_{a}").alias(f"peer{w}_{a}") for a in _PEER_AGGS],
             )))
     tables.append(("kv", lf.group_by("kv").agg(
+        _N.alias("v_n"),
         _log1p(_N).alias("v_flows"),
         _log1p(pl.col("packets").sum()).alias("v_packets"),
         *_ratio_aggs("v_"),
+        *_cv_aggs("v_"),
         _log1p((pl.col("tl_max").max() - pl.col("tf_min").min()).dt.total_milliseconds() / 1000.0)
         .alias("v_span"),
         _log1p(
@@ -382,6 +417,9 @@ def build_feature_groups(
         # a high share whatever the absolute rate.
         (pl.col(f"c{w0}_n") / pl.col(f"c{w1}_n")).alias("burst_client"),
         (pl.col(f"p{w0}_n") / pl.col(f"p{w1}_n")).alias("burst_pair"),
+        (pl.col("v_n") / pl.col(f"p{CONVERSATION_WINDOW}_n")).alias("v_share_of_pair"),
+        (pl.col("v_a_bpp") - pl.col(f"p{CONVERSATION_WINDOW}_a_bpp")).alias("v_a_vs_pair"),
+        (pl.col("v_q_bpp") - pl.col(f"p{CONVERSATION_WINDOW}_q_bpp")).alias("v_q_vs_pair"),
     )
     distinct_features = out.select(
         [pl.col(c).fill_null(0.0).fill_nan(0.0).cast(pl.Float32) for c in FEATURE_COLUMNS]

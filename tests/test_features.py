@@ -148,3 +148,48 @@ def test_victim_side_of_reflection():
     assert col(f, "p10s_unreach") == [0.5, 0.5, 0.5, 0.5, 0, 0]
     assert col(f, "p60s_unreach") == [0.5, 0.5, 0.5, 0.5, 0, 0]
     assert np.isfinite(f.select(FEATURE_COLUMNS).to_numpy()).all()
+
+
+def test_victim_errors_count_in_packets_whatever_the_exporter():
+    """A router folds a minute of ICMP errors into one flow: the share is the same."""
+    flows = frame([
+        *[flow(1 + i / 10, "10.0.0.53", 53, "10.0.0.9", 7000 + i, nbytes=3000) for i in range(4)],
+        flow(1.05, "10.0.0.9", 0, "10.0.0.53", 771, proto="ICMP", packets=4, nbytes=4 * 590),
+    ])
+    assert col(build_features(flows), "p10s_unreach") == [0.5] * 5
+
+
+def test_a_conversation_is_measured_against_its_pair():
+    """A host floods from one socket and also looks names up: each lookup is a small share of
+    the pair and smaller than the pair's average; the flood's socket is most of it."""
+    flows = frame([
+        *[flow(i / 20, "10.0.0.7", 56000, "10.0.0.53", 53, nbytes=70) for i in range(18)],
+        flow(0.5, "10.0.0.7", 41000, "10.0.0.53", 53, nbytes=70),
+        flow(0.6, "10.0.0.53", 53, "10.0.0.7", 41000, nbytes=120),
+        flow(0.7, "10.0.0.7", 41001, "10.0.0.53", 53, nbytes=70),
+        flow(0.8, "10.0.0.53", 53, "10.0.0.7", 41001, nbytes=3070),
+    ])
+    f = build_features(flows)
+    assert col(f, "v_share_of_pair")[:18] == [0.81818] * 18
+    assert col(f, "v_share_of_pair")[18:] == [0.09091] * 4
+    # the pair's answers average (120 + 3070) / 2 bytes: the small answer is below, the big above
+    a_vs = col(f, "v_a_vs_pair")
+    assert a_vs[18] < 0 < a_vs[20]
+    assert col(f, "v_q_vs_pair") == [0.0] * 22
+
+
+def test_message_size_spread_tells_data_from_repetition():
+    """A tunnel's queries carry data and vary in size; a flood repeats one question."""
+    sizes = [80, 120, 200, 90, 160, 240]
+    flows = frame([
+        *[flow(i / 10, "10.0.0.5", 45000, "10.0.0.53", 53, nbytes=b) for i, b in enumerate(sizes)],
+        *[flow(i / 10, "10.0.0.6", 46000, "10.0.0.53", 53, nbytes=70) for i in range(6)],
+        # router shape: a flow of 3 packets is one sample, at its bytes per packet
+        flow(0, "10.0.0.7", 47000, "10.0.0.53", 53, packets=3, nbytes=210),
+    ])
+    f = build_features(flows)
+    spread = float(np.std(sizes) / np.mean(sizes))
+    assert col(f, "v_q_cv")[:6] == [round(spread, 5)] * 6
+    assert col(f, "p60s_q_cv")[:6] == [round(spread, 5)] * 6
+    assert col(f, "v_q_cv")[6:] == [0.0] * 7
+    assert col(f, "v_a_cv") == [0.0] * 13  # no answers: no spread, not NaN
