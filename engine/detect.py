@@ -10,7 +10,8 @@ scorer, combined into one `score` (0..1), a `verdict` and short `reasons` per fl
   lab-mixed-dev out of training in turn (scripts/evaluate_lab.py --holdout), macro-F1 on its
   flows was 0.920 / 0.981 (nfpcapd / router shape) against 0.934 / 0.964 for extra-trees,
   and training on lab-dev alone, 0.862 / 0.696 on lab-mixed-dev against 0.767 / 0.657, with
-  no normal flow flagged in either. "knn" is the seed's StandardScaler +
+  no normal flow flagged in either (measured when the choice was made, before the score
+  became 1 - P(normal) and before the size-spread features). "knn" is the seed's StandardScaler +
   KNeighborsClassifier(n_neighbors=1), kept for comparison.
 - outlier "iforest" | "knn" | "abod" | "hbos" | "none": raw scores become percentiles of the
   training scores; a flow the classifier calls normal becomes `anomaly` only above

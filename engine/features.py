@@ -72,9 +72,9 @@ _HOST_AGGS = [
 ]
 # `unreach` is the victim's side of reflection, toward each reflector (see build_feature_groups).
 _PAIR_AGGS = ["flows", "ports", "ans_q", "ans_share", "tiny_share", "q_bpp", "a_bpp", "unreach",
-              "q_cv", "a_cv"]
+              "a_cv"]
 _CONV_AGGS = ["flows", "packets", "ans_q", "ans_share", "q_bpp", "a_bpp", "span", "gap", "servers",
-              "q_cv", "a_cv"]
+              "a_cv"]
 # The conversation against its pair (client-server, same window): a host's attack paints the
 # pair's context, and these say whether this conversation is the attack or an ordinary lookup
 # beside it (share of the pair's flows; answer and query sizes relative to the pair's).
@@ -156,7 +156,6 @@ def _base(flows: pl.DataFrame) -> pl.LazyFrame:
             q_pkts=pl.when(is_q).then(pl.col("packets")).otherwise(0),
             a_bytes=pl.when(is_ans).then(pl.col("bytes")).otherwise(0),
             a_pkts=pl.when(is_ans).then(pl.col("packets")).otherwise(0),
-            is_q=is_q.cast(pl.Float64),
             is_ans=is_ans.cast(pl.Float64),
             is_unreach=pl.any_horizontal(
                 [(pl.col("proto") == p) & (pl.col("dst_port") == t) for p, t in ICMP_UNREACH.items()]
@@ -169,9 +168,7 @@ def _base(flows: pl.DataFrame) -> pl.LazyFrame:
             **{f"w{w}": pl.col("ts_first").dt.truncate(w) for w in WINDOWS},
         )
         .with_columns(
-            # first and second moments of message size, summed per group for _cv_aggs
-            q_s=pl.col("is_q") * pl.col("_bpp"),
-            q_s2=pl.col("is_q") * pl.col("_bpp") ** 2,
+            # first and second moments of answer size, summed per group for _cv_aggs
             a_s=pl.col("is_ans") * pl.col("_bpp"),
             a_s2=pl.col("is_ans") * pl.col("_bpp") ** 2,
         )
@@ -230,15 +227,14 @@ def _ratio_aggs(prefix: str) -> list[pl.Expr]:
 
 
 def _cv_aggs(prefix: str) -> list[pl.Expr]:
-    """Spread of query and answer sizes (coefficient of variation, from summed moments): a
-    tunnel's messages carry data and vary; a flood repeats one question and its answer."""
-    out = []
-    for side, n in (("q", "n_q"), ("a", "n_ans")):
-        m = pl.max_horizontal(pl.col(n).sum(), pl.lit(1.0))
-        mean = pl.col(f"{side}_s").sum() / m
-        var = (pl.col(f"{side}_s2").sum() / m - mean**2).clip(lower_bound=0.0)
-        out.append((var.sqrt() / pl.max_horizontal(mean, pl.lit(1.0))).alias(f"{prefix}{side}_cv"))
-    return out
+    """Spread of answer sizes (coefficient of variation, from summed moments): a tunnel's
+    answers carry data and vary; a flood's repeat one reply. Query sizes are left out: their
+    spread follows the mix of names a network asks for (a model trained where normal clients
+    ask few names flagged 8% of normal flows on a network where they ask many)."""
+    m = pl.max_horizontal(pl.col("n_ans").sum(), pl.lit(1.0))
+    mean = pl.col("a_s").sum() / m
+    var = (pl.col("a_s2").sum() / m - mean**2).clip(lower_bound=0.0)
+    return [(var.sqrt() / pl.max_horizontal(mean, pl.lit(1.0))).alias(f"{prefix}a_cv")]
 
 
 def _host_aggs(peer: str, prefix: str) -> list[pl.Expr]:
@@ -327,8 +323,7 @@ def build_feature_groups(
             pl.len().alias("n"),
             *[pl.col(c).sum() for c in ("packets", "bytes", "q_bytes", "q_pkts", "a_bytes", "a_pkts")],
             pl.col("is_ans").sum().alias("n_ans"),
-            pl.col("is_q").sum().alias("n_q"),
-            *[pl.col(c).sum() for c in ("q_s", "q_s2", "a_s", "a_s2")],
+            *[pl.col(c).sum() for c in ("a_s", "a_s2")],
             pl.col("is_unreach").sum().alias("n_unreach"),
             (pl.col("is_unreach") * pl.col("packets")).sum().alias("unreach_pkts"),
             pl.col("is_other").sum().alias("n_other"),

@@ -178,18 +178,18 @@ def test_a_conversation_is_measured_against_its_pair():
     assert col(f, "v_q_vs_pair") == [0.0] * 22
 
 
-def test_message_size_spread_tells_data_from_repetition():
-    """A tunnel's queries carry data and vary in size; a flood repeats one question."""
+def test_answer_size_spread_tells_data_from_repetition():
+    """A tunnel's answers carry data and vary in size; a flood's answers repeat one reply."""
     sizes = [80, 120, 200, 90, 160, 240]
     flows = frame([
-        *[flow(i / 10, "10.0.0.5", 45000, "10.0.0.53", 53, nbytes=b) for i, b in enumerate(sizes)],
-        *[flow(i / 10, "10.0.0.6", 46000, "10.0.0.53", 53, nbytes=70) for i in range(6)],
+        *[flow(i / 10, "10.0.0.53", 53, "10.0.0.5", 45000, nbytes=b) for i, b in enumerate(sizes)],
+        *[flow(i / 10, "10.0.0.53", 53, "10.0.0.6", 46000, nbytes=70) for i in range(6)],
         # router shape: a flow of 3 packets is one sample, at its bytes per packet
-        flow(0, "10.0.0.7", 47000, "10.0.0.53", 53, packets=3, nbytes=210),
+        flow(0, "10.0.0.53", 53, "10.0.0.7", 47000, packets=3, nbytes=210),
+        flow(0, "10.0.0.8", 48000, "10.0.0.53", 53),
     ])
     f = build_features(flows)
     spread = float(np.std(sizes) / np.mean(sizes))
-    assert col(f, "v_q_cv")[:6] == [round(spread, 5)] * 6
-    assert col(f, "p60s_q_cv")[:6] == [round(spread, 5)] * 6
-    assert col(f, "v_q_cv")[6:] == [0.0] * 7
-    assert col(f, "v_a_cv") == [0.0] * 13  # no answers: no spread, not NaN
+    assert col(f, "v_a_cv")[:6] == [round(spread, 5)] * 6
+    assert col(f, "p60s_a_cv")[:6] == [round(spread, 5)] * 6
+    assert col(f, "v_a_cv")[6:] == [0.0] * 8  # one repeated size, or no answer: no spread, not NaN
