@@ -143,6 +143,7 @@ def _base(flows: pl.DataFrame) -> pl.LazyFrame:
     role = pl.when(q).then(ROLE_QUERY).when(a).then(ROLE_ANSWER).otherwise(ROLE_OTHER)
     is_ans = pl.col("role") == ROLE_ANSWER
     is_q = pl.col("role") == ROLE_QUERY
+    bpp = pl.col("bytes") / pl.max_horizontal(pl.col("packets"), pl.lit(1))
     return (
         flows.lazy()
         .select(*_NEEDED, "_own")
@@ -164,13 +165,10 @@ def _base(flows: pl.DataFrame) -> pl.LazyFrame:
             is_tcp=(pl.col("proto") == "TCP").cast(pl.Float64),
             tiny=(pl.col("bytes") <= TINY_BPP * pl.max_horizontal(pl.col("packets"), pl.lit(1)))
             .cast(pl.Float64),
-            _bpp=pl.col("bytes") / pl.max_horizontal(pl.col("packets"), pl.lit(1)),
-            **{f"w{w}": pl.col("ts_first").dt.truncate(w) for w in WINDOWS},
-        )
-        .with_columns(
             # first and second moments of answer size, summed per group for _cv_aggs
-            a_s=pl.col("is_ans") * pl.col("_bpp"),
-            a_s2=pl.col("is_ans") * pl.col("_bpp") ** 2,
+            a_s=pl.when(is_ans).then(bpp).otherwise(0.0),
+            a_s2=pl.when(is_ans).then(bpp**2).otherwise(0.0),
+            **{f"w{w}": pl.col("ts_first").dt.truncate(w) for w in WINDOWS},
         )
     )
 
@@ -324,7 +322,6 @@ def build_feature_groups(
             *[pl.col(c).sum() for c in ("packets", "bytes", "q_bytes", "q_pkts", "a_bytes", "a_pkts")],
             pl.col("is_ans").sum().alias("n_ans"),
             *[pl.col(c).sum() for c in ("a_s", "a_s2")],
-            pl.col("is_unreach").sum().alias("n_unreach"),
             (pl.col("is_unreach") * pl.col("packets")).sum().alias("unreach_pkts"),
             pl.col("is_other").sum().alias("n_other"),
             pl.col("is_tcp").sum().alias("n_tcp"),
