@@ -74,25 +74,23 @@ def mix_hosts(flows: pl.DataFrame, mapping: dict[str, str]) -> pl.DataFrame:
 
 def thin_attacks(
     flows: pl.DataFrame, labels: pl.Series, factor: int, seed: int = 0
-) -> tuple[pl.DataFrame, pl.Series, np.ndarray]:
-    """`flows` with the attack flows thinned by `factor`, their labels, and sample weights
-    (`factor` for the attack flows left, so the thinned attack weighs what the original did;
-    1 for the rest). Normal and unlabelled flows are kept as they are."""
+) -> tuple[pl.DataFrame, np.ndarray, np.ndarray]:
+    """The flows left after thinning the attack flows by `factor`, which input rows they are
+    (a boolean mask), and a weight for each: `factor` for an attack flow, so the thinned attack
+    weighs what the original did, 1 for the rest. Normal and unlabelled flows are kept as
+    they are."""
     label = labels.cast(pl.String)
     attack = (label.is_not_null() & (label != NORMAL) & (label != ANOMALY)).to_numpy()
-    rng = np.random.default_rng(seed)
     single = (flows["packets"] <= 1).to_numpy()
+    rng = np.random.default_rng(seed)
     keep = ~attack | ~single | (rng.random(flows.height) < 1.0 / factor)
-    scaled = pl.Series(attack & ~single)
+    packets = pl.col("packets")
+    fewer = (packets + factor - 1) // factor
+    scaled = pl.lit(pl.Series(attack & ~single))
     thinned = flows.with_columns(
-        packets=pl.when(scaled).then((pl.col("packets") + factor - 1) // factor)
-        .otherwise(pl.col("packets")),
-    ).with_columns(
+        packets=pl.when(scaled).then(fewer).otherwise(packets),
         bytes=pl.when(scaled)
-        .then((flows["bytes"].cast(pl.Float64) * pl.col("packets") / flows["packets"]).round()
-              .cast(flows["bytes"].dtype))
+        .then((pl.col("bytes") * fewer / packets).round().cast(flows.schema["bytes"]))
         .otherwise(pl.col("bytes")),
     )
-    weight = np.where(attack, float(factor), 1.0)
-    mask = pl.Series(keep)
-    return thinned.filter(mask), label.filter(mask), weight[keep]
+    return thinned.filter(pl.Series(keep)), keep, np.where(attack, float(factor), 1.0)[keep]

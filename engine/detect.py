@@ -168,13 +168,10 @@ class Detector:
             y, w = np.concatenate([y, y]), np.concatenate([w, w])
         if self._thins():
             # ... and once more with every attack at a fraction of its rate
-            base_w = np.asarray(w[: flows.height])
-            thinned, t_labels, t_w = thin_attacks(
-                mixed_flows.with_columns(_w=pl.Series(base_w)), labels, self.thin, self.random_state
-            )
-            X = np.vstack([X, self._matrix(thinned.drop("_w"), mixed_history)])
-            y = np.concatenate([y, t_labels.to_numpy()])
-            w = np.concatenate([w, thinned["_w"].to_numpy() * t_w])
+            n = flows.height
+            thinned, keep, factor = thin_attacks(mixed_flows, labels, self.thin, self.random_state)
+            X = np.vstack([X, self._matrix(thinned, mixed_history)])
+            y, w = np.concatenate([y, y[:n][keep]]), np.concatenate([w, w[:n][keep] * factor])
         known = np.array([v is not None and v != ANOMALY for v in y], dtype=bool) if len(y) else np.zeros(0, bool)
         if not known.any():
             raise ValueError("no labelled flows to learn from")

@@ -70,8 +70,8 @@ def test_thinning_slows_attacks_and_leaves_normal_flows_alone():
         flow(0, "10.0.0.68", 56002, "10.9.9.9", 53, None),
     ]
     flows = frame(rows)
-    thinned, labels, weight = thin_attacks(flows, flows["label"], 8, seed=1)
-    kept = thinned.with_columns(label=labels, w=pl.Series(weight))
+    thinned, keep, weight = thin_attacks(flows.drop("label"), flows["label"], 8, seed=1)
+    kept = thinned.with_columns(label=flows["label"].filter(pl.Series(keep)), w=pl.Series(weight))
     normal = kept.filter(pl.col("label") == "normal")
     assert normal.drop("label", "w").equals(flows.filter(pl.col("label") == "normal").drop("label"))
     assert set(normal["w"]) == {1.0}
