@@ -288,6 +288,41 @@ def history_rows(parts: Iterable[tuple[pl.DataFrame, int]]) -> pl.DataFrame:
     return pl.concat(frames) if frames else pl.DataFrame(schema=FLOW_SCHEMA)
 
 
+def open_partitions(stats: Sequence[FileStat]) -> set[tuple[str, str]]:
+    """Partitions a failed file may change: they are written but not marked done, so the next
+    run (once the file reads) writes them again with its flows and its history.
+
+    A failed file's times are unknown. Its flows lie after its readable predecessor's newest
+    and (allowing router lag) before its successor's newest; as history they reach its
+    successor and the files after it while each one before ends within HISTORY of that.
+    Every day those files touch is held.
+    """
+    held: set[tuple[str, str]] = set()
+    for i, stat in enumerate(stats):
+        if not stat.error:
+            continue
+        same = [s for s in stats[i + 1:] if s.exporter == stat.exporter]
+        before = next((s for s in reversed(stats[:i])
+                       if s.exporter == stat.exporter and s.newest is not None), None)
+        reached = [s for s in same if s.rows]
+        affected: list[FileStat] = []
+        if reached:
+            bound = (reached[0].newest or 0) + HISTORY_MS
+            affected.append(reached[0])
+            for prev, nxt in zip(reached, reached[1:], strict=False):
+                if prev.newest is None or prev.newest > bound:
+                    break
+                affected.append(nxt)
+        days = {(stat.exporter, d) for s in affected for d in s.days()}
+        if before is not None and before.newest is not None:
+            days.add((stat.exporter, _day_of(before.newest).isoformat()))
+        if days:  # fill the gap between the neighbours' days too
+            ordered = sorted(date.fromisoformat(d) for _e, d in days)
+            for n in range((ordered[-1] - ordered[0]).days + 1):
+                held.add((stat.exporter, (ordered[0] + timedelta(days=n)).isoformat()))
+    return held
+
+
 # -- units (partitions) ------------------------------------------------------------------------
 
 
@@ -401,6 +436,7 @@ class Summary:
     skipped_partitions: int = 0
     rows_written: int = 0
     failed: list[FileStat] = field(default_factory=list)
+    held: list[tuple[str, str]] = field(default_factory=list)  # written, not marked done
     with_skipped_lines: list[FileStat] = field(default_factory=list)
 
 
@@ -424,7 +460,11 @@ def run_backfill(
     todo = []
     for f in files:
         old = known.get(f.path)
-        if old is not None and (old.size, old.mtime, old.exporter) == (f.size, f.mtime, f.exporter):
+        if (
+            old is not None
+            and old.error is None  # a file that failed is tried again
+            and (old.size, old.mtime, old.exporter) == (f.size, f.mtime, f.exporter)
+        ):
             stats[f.path] = old
         else:
             todo.append(f)
@@ -456,13 +496,16 @@ def run_backfill(
         units = plan_units(ordered)
         pending = [u for u in units if not store.exists(done_marker(store, u))]
     report("planned", (len(units), len(pending)))
+    held = open_partitions(ordered)
     for unit, rows in engine.score(pending, ordered, ctx):
-        store.touch(done_marker(store, unit))
+        if (unit.exporter, unit.day) not in held:
+            store.touch(done_marker(store, unit))
         summary.written += 1
         summary.rows_written += rows
         report("unit", (unit, rows))
     summary.flows = sum(s.rows for s in ordered)
     summary.failed = [s for s in ordered if s.error]
+    summary.held = sorted(held)
     summary.with_skipped_lines = [s for s in ordered if s.skipped]
     if not summary.failed:
         # Nothing left to resume: the staged copies would only double the archive's size.

@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import shutil
 import uuid
+import warnings
 from collections.abc import Iterator, Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -42,6 +43,8 @@ WORKER_ENV = {
     "OMP_NUM_THREADS": "1",
     "OPENBLAS_NUM_THREADS": "1",
     "MKL_NUM_THREADS": "1",
+    # joblib (the forest's n_jobs=-1) counts cores from this: one per task slot
+    "LOKY_MAX_CPU_COUNT": "1",
 }
 
 
@@ -79,7 +82,10 @@ def unit_task(unit: Unit, ctx: TaskContext, staging: str, out: str) -> int:
         if not stat.rows:
             continue
         history = history_rows((staged(r.source), r.since) for r in routes)
-        scored = score_file(staged(stat.key), history, ctx)
+        with warnings.catch_warnings():
+            # joblib inside a Dask worker runs one job and says so per call: one is what we want
+            warnings.filterwarnings("ignore", message="Inside a Dask worker")
+            scored = score_file(staged(stat.key), history, ctx)
         frames.append(scored.filter(pl.col("day") == unit.day).drop("day"))
     rows = sum(f.height for f in frames)
     dest = Path(out) / f"exporter={unit.exporter}" / f"day={unit.day}"
@@ -171,6 +177,10 @@ class DaskEngine(LocalEngine):
             yield index[future.key], future.result()
 
     def close(self) -> None:
+        import logging
+
+        # Workers busy in a C call take a moment to stop; the nanny's "killing" notes are noise.
+        logging.getLogger("distributed").setLevel(logging.ERROR)
         self.client.close()
         if self._cluster is not None:
             self._cluster.close()

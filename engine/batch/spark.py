@@ -28,7 +28,11 @@ from functools import partial
 from typing import Any
 
 import polars as pl
-import pyarrow as pa
+
+try:  # the [spark] extra brings it; importing this module without it must still work
+    import pyarrow as pa
+except ImportError:  # pragma: no cover
+    pa = None
 
 from engine.batch.backfill import (
     META_DIR,

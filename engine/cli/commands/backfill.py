@@ -137,6 +137,10 @@ def run(args: argparse.Namespace, config: Config) -> int:
             say(console, f"    line {line}: {inert(reason)}: {inert(text)}")
     for stat in summary.failed:
         say(console, f"error: {inert(stat.path)}: {inert(stat.error or '')} (not scored)")
+    if summary.held:
+        say(console, f"{len(summary.held)} partition(s) written but left open because a file "
+            "failed; run the same command again once it reads: "
+            + ", ".join(inert(f"exporter={e}/day={d}") for e, d in summary.held[:5]))
     rate = summary.rows_written / elapsed if elapsed > 0 else 0.0
     say(
         console,
