@@ -240,6 +240,7 @@ class ModelShip:
     data: bytes
     sha256: str
     name: str
+    threshold: float | None = None  # [model] threshold, which overrides the model's own
 
 
 @dataclass(frozen=True)
@@ -249,17 +250,21 @@ class TaskContext:
     timezone: str  # resolved on the driver: a worker's "local" may be another zone
 
 
-_DETECTORS: dict[str, Any] = {}
+_DETECTORS: dict[tuple[str, float | None], Any] = {}
 _RULESETS: dict[tuple[Any, ...], Any] = {}
 
 
 def worker_detector(model: ModelShip) -> Any:
     """The model, loaded once per worker process from its shipped bytes."""
-    if model.sha256 not in _DETECTORS:
+    key = (model.sha256, model.threshold)
+    if key not in _DETECTORS:
         from engine.models.store import load_model_bytes
 
-        _DETECTORS[model.sha256] = load_model_bytes(model.data, model.sha256, where=model.name)
-    return _DETECTORS[model.sha256]
+        detector = load_model_bytes(model.data, model.sha256, where=model.name)
+        if model.threshold is not None:  # as engine.models.registry.load_detector does
+            detector.threshold = model.threshold
+        _DETECTORS[key] = detector
+    return _DETECTORS[key]
 
 
 def worker_rules(rules: tuple[Any, ...]) -> Any:

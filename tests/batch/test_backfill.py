@@ -232,3 +232,18 @@ def test_a_bad_file_is_reported_and_the_rest_finished_then_picked_up(archive, ct
     again = run_backfill(list_local([src / "rtr", src / "pcap"]), LocalEngine(str(out)), ctx)
     assert again.failed == [] and again.written == 2
     assert_same(output(out), expected([src / "rtr", src / "pcap"]))
+
+
+def test_workers_load_the_shipped_model_with_the_configured_threshold(ctx):
+    from dataclasses import replace
+
+    from engine.batch.backfill import worker_detector
+    from engine.models.store import ModelRefused
+
+    shipped = replace(ctx.model, threshold=0.93)
+    assert worker_detector(shipped).threshold == 0.93
+    assert worker_detector(ctx.model).threshold != 0.93  # the model's own, loaded apart
+    # the bytes are checked against the sidecar's hash, as load_model checks a file
+    bad = replace(ctx.model, data=ctx.model.data[:-1] + b"\0", sha256="0" * 64)
+    with pytest.raises(ModelRefused, match="does not match its sidecar"):
+        worker_detector(bad)

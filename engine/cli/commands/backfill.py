@@ -94,7 +94,7 @@ def run(args: argparse.Namespace, config: Config) -> int:
     if hashlib.sha256(data).hexdigest() != meta.get("sha256"):
         raise UserError(f"{model_path}: changed while being read; run again")
     ctx = TaskContext(
-        model=ModelShip(data, str(meta["sha256"]), str(model_path)),
+        model=ModelShip(data, str(meta["sha256"]), str(model_path), config.model.threshold),
         rules=tuple(config.rules),
         timezone=resolve_zone(config.ingest.timezone),
     )
