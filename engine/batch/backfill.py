@@ -166,17 +166,16 @@ def scan_bytes(data: bytes, *, source: InputFile, timezone: str) -> tuple[pl.Dat
     flows, in line order, and its stats. Never raises for bad content: an error is a stat."""
     from engine.ingest import parse_bytes
 
-    base = dict(key=file_key(source.path), path=source.path, exporter=source.exporter,
-                size=source.size, mtime=source.mtime)
     try:
         result = parse_bytes(decompress(data), file=source.path, final=True, timezone=timezone)
     except Exception as exc:  # a dump that breaks the parser must not stop the archive
-        return pl.DataFrame(schema=FLOW_SCHEMA), FileStat(**base, error=_error_text(exc))
+        return pl.DataFrame(schema=FLOW_SCHEMA), failed_stat(source, exc)
     flows = conform(result.flows)
     bad = tuple(result.bad_lines)
     epoch = flows["ts_first"].dt.epoch("ms") if flows.height else None
     return flows, FileStat(
-        **base,
+        key=file_key(source.path), path=source.path, exporter=source.exporter,
+        size=source.size, mtime=source.mtime,
         rows=flows.height,
         oldest=int(epoch.min()) if epoch is not None else None,  # type: ignore[arg-type]
         newest=int(epoch.max()) if epoch is not None else None,  # type: ignore[arg-type]

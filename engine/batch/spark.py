@@ -340,7 +340,7 @@ class SparkEngine:
             for unit in wave:  # whatever a killed attempt left there goes; the wave rewrites it
                 self.store.delete(self._partition(unit))
             if routes:
-                dirs = sorted({staged_at[src] for (_t, src) in routes if staged_at[src]})
+                dirs = sorted({d for (_t, src) in routes if (d := staged_at[src]) is not None})
                 table = self.spark.createDataFrame(
                     list(routes.values()),
                     "target string, source string, since bigint, source_order bigint, "
