@@ -293,10 +293,13 @@ class SparkEngine:
             staged = frame.mapInArrow(
                 partial(_scan_partition, ctx.timezone, sources), STAGED_DDL
             )
-            staged.write.mode("overwrite").parquet(where)
+            # by file: a wave then reads only the files it routes (partition pruning), not the
+            # whole staged archive again
+            staged.write.mode("overwrite").partitionBy("key").parquet(where)
         finally:
             self.spark.conf.set("spark.sql.execution.arrow.maxRecordsPerBatch", previous)
-        rows = self.spark.read.parquet(where).where("stat IS NOT NULL").select("stat").collect()
+        rows = (self.spark.read.schema(STAGED_DDL).parquet(where).where("stat IS NOT NULL")
+                .select("stat").collect())
         stats = {}
         for row in rows:
             stat = FileStat.from_json(row["stat"])
@@ -346,7 +349,9 @@ class SparkEngine:
                     "target string, source string, since bigint, source_order bigint, "
                     "target_exporter string",
                 )
-                flows = self.spark.read.schema(STAGED_DDL).parquet(*dirs).where("stat IS NULL")
+                keys = sorted({src for (_t, src) in routes})
+                flows = (self.spark.read.schema(STAGED_DDL).parquet(*dirs)
+                         .where(F.col("key").isin(keys)).where("stat IS NULL"))
                 joined = flows.join(F.broadcast(table), flows.key == table.source).where(
                     F.col("ts_first") >= F.col("since")
                 )
