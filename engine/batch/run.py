@@ -26,6 +26,7 @@ class ScoredRun:
     model: Path
     meta: dict[str, Any]
     items: Iterator[tuple[FileFlows, pl.DataFrame]]
+    threshold: float  # the detector's cut: flagged (and an attack verdict) at score >= it
 
 
 def scored_run(
@@ -52,7 +53,7 @@ def scored_run(
     files: Iterator[FileFlows] = Prefetch(flows) if prefetch else flows
     try:
         detector, path, meta = load_detector(config, model, warn)
-        suppressor = Suppressor.from_config(config) if analyst_labels else None
+        suppressor = Suppressor.from_config(config, detector.threshold) if analyst_labels else None
         rules = RuleSet.from_config(config.rules)
     except BaseException:
         if isinstance(files, Prefetch):
@@ -72,4 +73,6 @@ def scored_run(
                 files.close()
 
     stream = items()
-    return ScoredRun(paths, path, meta, wrap(paths, stream) if wrap else stream)
+    return ScoredRun(
+        paths, path, meta, wrap(paths, stream) if wrap else stream, float(detector.threshold)
+    )
