@@ -1,6 +1,6 @@
 """The command as a user runs it, over many files, next to the seed pipeline, in the same run.
 
-    python bench/e2e.py [--runs 3] [--real-nfcapd FILE] [--skip-seed]
+    python bench/e2e.py [--runs 3] [--real-nfcapd FILE] [--skip-seed] [--baseline DIR]
 
 Builds two corpora under bench/out (once; delete them to rebuild):
 
@@ -21,6 +21,10 @@ Then, for each corpus, `--runs` times (figures are medians):
   StandardScaler + KNeighborsClassifier(n_neighbors=1) trained on the bundled labelled
   samples. Its kNN predicts a few thousand rows/s, so it predicts a random sample of the rows
   and its time is extrapolated to all of them (the output says so).
+
+With `--baseline DIR` (a checkout of an earlier flowtriage, e.g. `git archive main | tar -x -C
+DIR`), the same command is timed from there too (`python -m engine score ...` run in DIR, with
+this venv's libraries), interleaved with ours run by run, and the ratio printed.
 
 And the start-up figures: `flowtriage --help`, `flowtriage CMD --help` for every command, and
 time to first flow (`parse` and `score` of a one-flow dump, whole process), medians of 5.
@@ -103,7 +107,7 @@ def bench_config(tmp: Path) -> Path:
     return path
 
 
-def run_timed(argv: list[str]) -> tuple[float, float, int]:
+def run_timed(argv: list[str], cwd: Path | None = None) -> tuple[float, float, int]:
     """Wall seconds, user+sys CPU seconds and peak RSS (KiB) of one whole process.
 
     The RSS comes from /usr/bin/time (GNU time): a child's own ru_maxrss counts the memory of
@@ -111,7 +115,7 @@ def run_timed(argv: list[str]) -> tuple[float, float, int]:
     with tempfile.TemporaryFile() as err, tempfile.NamedTemporaryFile("r") as rss:
         timed = ["/usr/bin/time", "-o", rss.name, "-f", "%M", *argv] if TIME else argv
         t0 = time.perf_counter()
-        proc = subprocess.Popen(timed, stdout=subprocess.DEVNULL, stderr=err)
+        proc = subprocess.Popen(timed, stdout=subprocess.DEVNULL, stderr=err, cwd=cwd)
         _, status, usage = os.wait4(proc.pid, 0)
         wall = time.perf_counter() - t0
         if os.waitstatus_to_exitcode(status):
@@ -121,8 +125,8 @@ def run_timed(argv: list[str]) -> tuple[float, float, int]:
     return wall, usage.ru_utime + usage.ru_stime, peak
 
 
-def median_of(runs: int, argv: list[str]) -> tuple[float, float, int]:
-    results = [run_timed(argv) for _ in range(runs)]
+def median_of(runs: int, argv: list[str], cwd: Path | None = None) -> tuple[float, float, int]:
+    results = [run_timed(argv, cwd) for _ in range(runs)]
     return (
         statistics.median(r[0] for r in results),
         statistics.median(r[1] for r in results),
@@ -130,15 +134,40 @@ def median_of(runs: int, argv: list[str]) -> tuple[float, float, int]:
     )
 
 
-def time_ours(corpus: Path, config: Path, tmp: Path, runs: int) -> tuple[float, float, int, int]:
-    out = tmp / f"{corpus.name}.parquet"
-    wall, cpu, rss = median_of(
-        runs, [FLOWTRIAGE, "score", str(corpus), "--all", "-o", str(out), "-q", "--config", str(config)]
-    )
+def score_argv(corpus: Path, config: Path, out: Path) -> list[str]:
+    return ["score", str(corpus.resolve()), "--all", "-o", str(out), "-q", "--config", str(config)]
+
+
+def time_score(corpus: Path, config: Path, tmp: Path, runs: int, baseline: Path | None
+               ) -> dict[str, tuple[float, float, int, int]]:
+    """{"ours": (wall, cpu, peak KiB, flows), "baseline": ...}: medians, the two interleaved
+    run by run so that both see the same load."""
     import polars as pl
 
-    n = pl.scan_parquet(out).select(pl.len()).collect().item()
-    return wall, cpu, rss, n
+    variants = {"ours": ([FLOWTRIAGE], None)}
+    if baseline is not None:
+        variants["baseline"] = ([sys.executable, "-m", "engine"], baseline)
+    results: dict[str, list[tuple[float, float, int]]] = {k: [] for k in variants}
+    for _ in range(runs):
+        for name, (cmd, cwd) in variants.items():
+            out = tmp / f"{corpus.name}-{name}.parquet"
+            results[name].append(run_timed([*cmd, *score_argv(corpus, config, out)], cwd=cwd))
+    figures = {}
+    for name, rs in results.items():
+        n = pl.scan_parquet(tmp / f"{corpus.name}-{name}.parquet").select(pl.len()).collect().item()
+        figures[name] = (statistics.median(r[0] for r in rs), statistics.median(r[1] for r in rs),
+                         max(r[2] for r in rs), n)
+    return figures
+
+
+def report_score(figures: dict[str, tuple[float, float, int, int]], runs: int) -> None:
+    for name, (wall, cpu, rss, n) in figures.items():
+        print(f"  {name + ':':<9} flowtriage score DIR --all -o OUT.parquet: {n:,} flows in "
+              f"{wall:.2f} s = {n / wall:,.0f} flows/s (median of {runs}); CPU {cpu:.2f} s; "
+              f"peak RSS {rss / 1024:.0f} MB")
+    if "baseline" in figures:
+        print(f"  ours / baseline: {figures['baseline'][0] / figures['ours'][0]:.2f}x the rate "
+              f"(CPU {figures['baseline'][1] / figures['ours'][1]:.2f}x less)")
 
 
 def seed_model():
@@ -185,19 +214,23 @@ def time_seed(corpus: Path, scaler, knn, sample: int) -> tuple[float, int, str]:
     return total, len(X), note
 
 
-def startup(config: Path, tmp: Path, corpus: Path) -> None:
+def startup(config: Path, tmp: Path, corpus: Path, baseline: Path | None) -> None:
     one = tmp / "one.csv"
     first = sorted(corpus.iterdir())[0].read_bytes().split(b"\n")
     one.write_bytes(b"\n".join(first[:2]) + b"\n")
-    cases = [("flowtriage --help", [FLOWTRIAGE, "--help"])]
-    cases += [(f"flowtriage {c} --help", [FLOWTRIAGE, c, "--help"]) for c in COMMANDS]
+    cases = [("flowtriage --help", ["--help"])]
+    cases += [(f"flowtriage {c} --help", [c, "--help"]) for c in COMMANDS]
     cases += [
-        ("parse one flow", [FLOWTRIAGE, "parse", str(one), "-o", str(tmp / "p.csv"), "--config", str(config)]),
-        ("score one flow", [FLOWTRIAGE, "score", str(one), "-o", str(tmp / "s.csv"), "-q", "--config", str(config)]),
+        ("parse one flow", ["parse", str(one), "-o", str(tmp / "p.csv"), "--config", str(config)]),
+        ("score one flow", ["score", str(one), "-o", str(tmp / "s.csv"), "-q", "--config", str(config)]),
     ]
     for name, argv in cases:
-        wall, cpu, rss = median_of(5, argv)
-        print(f"  {name:<28} {wall:6.3f} s wall  {cpu:6.3f} s cpu  {rss / 1024:5.0f} MB peak")
+        wall, cpu, rss = median_of(5, [FLOWTRIAGE, *argv])
+        line = f"  {name:<28} {wall:6.3f} s wall  {cpu:6.3f} s cpu  {rss / 1024:5.0f} MB peak"
+        if baseline is not None:
+            bwall, bcpu, _ = median_of(5, [sys.executable, "-m", "engine", *argv], cwd=baseline)
+            line += f"   | baseline {bwall:6.3f} s wall  {bcpu:6.3f} s cpu"
+        print(line, flush=True)
 
 
 def main() -> int:
@@ -206,6 +239,8 @@ def main() -> int:
     ap.add_argument("--real-nfcapd", type=Path, default=REAL_NFCAPD)
     ap.add_argument("--seed-sample", type=int, default=10000, help="rows the seed kNN predicts")
     ap.add_argument("--skip-seed", action="store_true")
+    ap.add_argument("--baseline", type=Path, metavar="DIR",
+                    help="a checkout of another flowtriage to time the same command from")
     ap.add_argument("--only", choices=("csv", "real", "startup"), action="append")
     args = ap.parse_args()
     only = set(args.only or ("csv", "real", "startup"))
@@ -217,27 +252,26 @@ def main() -> int:
         config = bench_config(tmp)
         if "startup" in only:
             print("start-up (median of 5, whole process):")
-            startup(config, tmp, csv_corpus)
+            startup(config, tmp, csv_corpus, args.baseline)
         if "csv" in only:
             files = len(list(csv_corpus.iterdir()))
-            wall, cpu, rss, n = time_ours(csv_corpus, config, tmp, args.runs)
             print(f"csv corpus {csv_corpus} ({files} files):")
-            print(f"  ours: flowtriage score DIR --all -o OUT.parquet: {n:,} flows in {wall:.2f} s "
-                  f"= {n / wall:,.0f} flows/s (median of {args.runs}); CPU {cpu:.2f} s; peak RSS "
-                  f"{rss / 1024:.0f} MB")
+            figures = time_score(csv_corpus, config, tmp, args.runs, args.baseline)
+            report_score(figures, args.runs)
             if not args.skip_seed:
+                wall = figures["ours"][0]
                 scaler, knn = seed_model()
                 seeds = [time_seed(csv_corpus, scaler, knn, args.seed_sample) for _ in range(args.runs)]
                 seed = statistics.median(s[0] for s in seeds)
                 print(f"  seed: {seeds[0][1]:,} flows in {seed:.1f} s = {seeds[0][1] / seed:,.0f} flows/s "
                       f"(median of {args.runs}; {seeds[0][2]})")
                 print(f"  ratio: ours is {seed / wall:.1f}x the seed pipeline end to end")
+                if "baseline" in figures:
+                    print(f"  ratio: the baseline is {seed / figures['baseline'][0]:.1f}x the seed")
         if "real" in only and real_corpus is not None:
             files = len(list(real_corpus.iterdir()))
-            wall, cpu, rss, n = time_ours(real_corpus, config, tmp, args.runs)
             print(f"real corpus {real_corpus} ({files} files, extended):")
-            print(f"  ours: {n:,} flows in {wall:.2f} s = {n / wall:,.0f} flows/s (median of "
-                  f"{args.runs}); CPU {cpu:.2f} s; peak RSS {rss / 1024:.0f} MB")
+            report_score(time_score(real_corpus, config, tmp, args.runs, args.baseline), args.runs)
     return 0
 
 

@@ -23,6 +23,7 @@ from engine.core.dumpfiles import list_dumps
 from engine.core.errors import UserError
 from engine.core.sanitize import inert
 from engine.core.schema import FLOW_SCHEMA, SCORED_SCHEMA, conform
+from engine.ingest import read_dump
 
 # Twice the longest feature window (60 s, tumbling): a window that starts in the previous file
 # is complete, with slack for router flows whose ts_first lags the rotation.
@@ -58,7 +59,6 @@ def expand_paths(paths: Sequence[str | Path], *, glob: str = "*") -> list[Path]:
 
 def iter_flows(paths: Sequence[Path], *, timezone: str = "local") -> Iterator[FileFlows]:
     """Read each file whole, in the given order, with the flows of the minutes before it."""
-    from engine.ingest import read_dump  # imported late: commands load only what they use
 
     empty = pl.DataFrame(schema=FLOW_SCHEMA)
     history, directory = empty, None

@@ -25,11 +25,11 @@ def _pyod(kind: str) -> Any:
     """PyOD's class for `kind`; PyOD is an optional extra (it pulls numba, llvmlite and
     matplotlib), so it is imported only by the detectors that need it."""
     try:
-        if kind == "abod":
+        if kind == "abod":  # late: PyOD is an optional dependency (the [pyod] extra)
             from pyod.models.abod import ABOD
 
             return ABOD
-        from pyod.models.hbos import HBOS
+        from pyod.models.hbos import HBOS  # late: optional dependency, as above
 
         return HBOS
     except ImportError:
