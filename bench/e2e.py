@@ -47,13 +47,14 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from engine.cli.commands import COMMAND_MODULES as COMMANDS  # noqa: E402
+
 OUT = ROOT / "bench" / "out"
 LAB = Path("/work/shared/data")
 LAB_NFCAPD = [LAB / "lab-dev" / "nfcapd", LAB / "lab-mixed-dev" / "nfcapd"]
 REAL_NFCAPD = LAB / "real" / "chrispassas" / "nfcapd-large-bz2"
 FLOWTRIAGE = str(Path(sys.executable).parent / "flowtriage")
 TIME = os.path.exists("/usr/bin/time")
-COMMANDS = ("parse", "rules", "score", "train", "eval", "sources", "watch", "demo", "labels")
 
 
 def nfdump(path: Path, fmt: str) -> bytes:
