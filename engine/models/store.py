@@ -230,10 +230,10 @@ def load_model_bytes(data: bytes, sha256: Any, *, where: str) -> Any:
     except ModuleNotFoundError as exc:
         if (exc.name or "").split(".")[0] == "pyod":
             raise ModelRefused(
-                f"{path}: its outlier detector comes from PyOD, which is not installed: "
+                f"{where}: its outlier detector comes from PyOD, which is not installed: "
                 "pip install 'flowtriage[pyod]'"
             ) from None
-        raise ModelRefused(f"{path}: the skops archive could not be loaded ({exc}); retrain") from None
+        raise ModelRefused(f"{where}: the skops archive could not be loaded ({exc}); retrain") from None
     except Exception as exc:
         raise ModelRefused(f"{where}: the skops archive could not be loaded ({exc}); retrain") from None
 
