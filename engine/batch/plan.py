@@ -9,6 +9,7 @@ and history never crosses from one directory to another.
 
 from __future__ import annotations
 
+import dataclasses
 import fnmatch
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -35,6 +36,7 @@ class FileFlows:
     history: pl.DataFrame  # FLOW_SCHEMA, the minutes before this file's flows
     skipped: tuple[Any, ...]  # engine.ingest.SkippedLine, bad lines only (not headers)
     format: str | None
+    problem: str | None = None  # not read to its end (unreadable, truncated, corrupt): why
 
 
 def expand_paths(paths: Sequence[str | Path], *, glob: str = "*") -> list[Path]:
@@ -72,13 +74,22 @@ def iter_flows(paths: Sequence[Path], *, timezone: str = "local") -> Iterator[Fi
             history, directory = empty, path.parent
         try:
             result = read_dump(path, final=True, timezone=timezone)
-        except OSError as exc:
-            raise UserError(f"{path}: cannot read: {exc.strerror or exc}") from None
+        except OSError as exc:  # one unreadable file does not stop the others
+            yield FileFlows(path, empty, history, (), None, f"cannot read: {exc.strerror or exc}")
+            continue
         flows = result.flows
-        yield FileFlows(path, flows, history, tuple(result.bad_lines), result.format)
+        yield FileFlows(path, flows, history, tuple(result.bad_lines), result.format,
+                        result.problem)
         if flows.height:
             newest = flows["ts_first"].max()
             history = pl.concat([history, flows]).filter(pl.col("ts_first") >= newest - HISTORY)
+
+
+def problem_line(item: FileFlows) -> str | None:
+    """The warning for a file not read to its end (inert), or None."""
+    if item.problem is None:
+        return None
+    return f"warning: {inert(item.path)}: {inert(item.problem)}"
 
 
 def skipped_summary(item: FileFlows, *, show: int = 3) -> list[str]:
@@ -98,11 +109,17 @@ def iter_scored(
 
     `rules` (an engine.detect.rules.RuleSet) puts the names of the rules that fired into `reasons`.
     """
+    from engine.detect.scorer import score_or_skip
+
     extra = {} if rules is None else {"rules": rules}
     for item in iter_flows(paths, timezone=timezone):
         if item.flows.height:
-            scored = detector.score(item.flows, history=item.history, **extra)
+            scored, kept, unscorable = score_or_skip(
+                detector, item.flows, history=item.history, **extra
+            )
             scored = conform(scored, SCORED_SCHEMA)
+            if unscorable:
+                item = dataclasses.replace(item, skipped=item.skipped + unscorable)
         else:
             scored = pl.DataFrame(schema=SCORED_SCHEMA)
         yield item, scored

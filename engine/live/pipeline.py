@@ -12,6 +12,7 @@ Subscribers are called on the scorer thread with each new Snapshot; they must re
 from __future__ import annotations
 
 import collections
+import dataclasses
 import inspect
 import queue
 import threading
@@ -27,6 +28,7 @@ from engine.core.sanitize import inert
 from engine.core.schema import SCORED_SCHEMA
 from engine.detect.features import HISTORY_SECONDS
 from engine.detect.rules import RuleSet
+from engine.detect.scorer import score_or_skip
 from engine.live.sink import JsonlSink
 from engine.live.snapshot import Counters, Snapshot
 from engine.live.source_window import SourceWindow
@@ -253,8 +255,20 @@ class Pipeline:
         scored = None
         if batch.flows.height:
             extra = {"rules": self._rules} if _takes_rules(scorer) else {}
-            scored = scorer.score(batch.flows, history=self._history, **extra)
-            scored = scored.select(list(SCORED_SCHEMA)).with_columns(flow_id=batch.flow_ids)
+            scored, kept, unscorable = score_or_skip(
+                scorer, batch.flows, history=self._history, **extra
+            )
+            ids = batch.flow_ids
+            if kept is not None:  # rows the scorer failed on: skipped, kept out of history
+                ids = ids.gather(kept)
+                batch = dataclasses.replace(
+                    batch, flows=batch.flows[kept], flow_ids=ids,
+                    skipped=batch.skipped + unscorable,
+                    messages=batch.messages + tuple(
+                        f"{s.file}: line {s.line} skipped: {s.reason}" for s in unscorable[:3]
+                    ),
+                )
+            scored = scored.select(list(SCORED_SCHEMA)).with_columns(flow_id=ids)
         with self._lock:
             self._process_scored(batch, scored if batch.flows.height else None, threshold)
 
