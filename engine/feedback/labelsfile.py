@@ -15,8 +15,6 @@ The file itself may be compressed like a dump.
 
 from __future__ import annotations
 
-import bz2
-import gzip
 import lzma
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -145,19 +143,15 @@ def _read_csv(path: Path) -> pl.DataFrame:
 
 
 def _open_bytes(path: Path) -> bytes:
-    suffix = path.suffix.lower()
-    if suffix == ".gz":
-        return gzip.decompress(path.read_bytes())
-    if suffix == ".bz2":
-        return bz2.decompress(path.read_bytes())
-    if suffix == ".xz":
-        return lzma.decompress(path.read_bytes())
-    if suffix == ".zst":
-        import zstandard
+    """The file's text, decompressed when its content is compressed (whatever its name)."""
+    from engine.core.dumpfiles import DEFAULT_MAX_RATIO, DecodeError, decompress
 
-        with open(path, "rb") as fh, zstandard.ZstdDecompressor().stream_reader(fh) as reader:
-            return reader.read()
-    return path.read_bytes()
+    with open(path, "rb") as fh:  # a path, never a glob pattern ('lab[1].csv' is that file)
+        data = fh.read()
+    try:
+        return decompress(data, max_ratio=DEFAULT_MAX_RATIO)
+    except DecodeError as exc:
+        raise OSError(str(exc)) from None
 
 
 def _check_vocabulary(path: Path, raw: pl.DataFrame, vocabulary: list[str]) -> None:

@@ -10,6 +10,7 @@ import polars as pl
 
 from engine.core.errors import UserError
 from engine.core.output import check_output, write_frame
+from engine.core.sanitize import inert
 from engine.core.schema import empty_flows
 from engine.ingest import read_dump
 
@@ -43,6 +44,8 @@ def _check_inputs(files: list[str]) -> None:
             raise UserError(f"{name}: no such file")
         if path.is_dir():
             raise UserError(f"{name}: is a directory (give the dump files)")
+        if not path.is_file():
+            raise UserError(f"{name}: not a regular file (a FIFO or device is never read)")
         if not os.access(path, os.R_OK):
             raise UserError(f"{name}: not readable")
 
@@ -58,14 +61,17 @@ def run(args, config) -> int:
             raise UserError(f"{name}: cannot read: {exc.strerror or exc}") from exc
         bad = result.bad_lines
         print(
-            f"{name}: {result.flows.height} flows, {len(result.skipped)} skipped "
+            f"{inert(name)}: {result.flows.height} flows, {len(result.skipped)} skipped "
             f"({len(bad)} not header/trailer/blank), format {result.format or 'unknown'}",
             file=sys.stderr,
         )
+        if result.problem:
+            print(f"warning: {inert(name)}: {inert(result.problem)}", file=sys.stderr)
         for skipped in bad[:SHOW_SKIPPED]:
-            # repr() keeps control characters from the dump out of the terminal
+            # file names and dump text are shown inert: no control character reaches the terminal
             print(
-                f"  {skipped.file}:{skipped.line}: {skipped.reason}: {skipped.text!r}",
+                f"  {inert(skipped.file)}:{skipped.line}: {inert(skipped.reason)}: "
+                f"{inert(repr(skipped.text))}",
                 file=sys.stderr,
             )
         if len(bad) > SHOW_SKIPPED:
