@@ -22,6 +22,10 @@ EXPORT_COLUMNS: tuple[str, ...] = (
     "label", *PROVENANCE_KEY, *FLOW_KEY, "scope", "who", "at", "note", "model_version", "verdict",
 )
 TS_FORMAT = "%Y-%m-%d %H:%M:%S%.3f"  # as nfdump prints ts_first
+def inert_lines(text: str) -> str:
+    return "\n".join(inert(line) for line in text.split("\n"))
+
+
 def export_frame(current: pl.DataFrame) -> pl.DataFrame:
     return current.select(
         [
@@ -63,7 +67,10 @@ def run_list(args: argparse.Namespace, store: LabelStore) -> int:
 def run_export(args: argparse.Namespace, store: LabelStore) -> int:
     frame = export_frame(store.current())
     if args.output == "-":
-        frame.write_csv(sys.stdout)
+        if sys.stdout.isatty():  # shown, not data: names and notes from dumps made inert
+            sys.stdout.write(inert_lines(frame.write_csv()))
+        else:
+            frame.write_csv(sys.stdout)
     else:
         out = Path(args.output)
         tmp = out.with_name(out.name + ".tmp")
