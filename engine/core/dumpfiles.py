@@ -70,6 +70,9 @@ _MAGIC = (
 )
 
 
+MAGICS: tuple[bytes, ...] = tuple(magic for magic, _ in _MAGIC)
+
+
 def codec_of(head: bytes) -> str | None:
     for magic, name in _MAGIC:
         if head.startswith(magic):
