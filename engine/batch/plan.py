@@ -19,6 +19,7 @@ from typing import Any
 
 import polars as pl
 
+from engine.core.dumpfiles import DEFAULT_MAX_RATIO
 from engine.core.errors import UserError
 from engine.core.sanitize import inert
 from engine.core.schema import FLOW_SCHEMA, SCORED_SCHEMA, conform
@@ -63,7 +64,9 @@ def expand_paths(paths: Sequence[str | Path], *, glob: str = "*") -> list[Path]:
     return sorted(found, key=lambda p: (str(p.parent), p.name))
 
 
-def iter_flows(paths: Sequence[Path], *, timezone: str = "local") -> Iterator[FileFlows]:
+def iter_flows(
+    paths: Sequence[Path], *, timezone: str = "local", max_ratio: float | None = DEFAULT_MAX_RATIO
+) -> Iterator[FileFlows]:
     """Read each file whole, in the given order, with the flows of the minutes before it."""
     from engine.ingest import read_dump  # imported late: commands load only what they use
 
@@ -73,7 +76,7 @@ def iter_flows(paths: Sequence[Path], *, timezone: str = "local") -> Iterator[Fi
         if path.parent != directory:  # another exporter: its past is not this one's
             history, directory = empty, path.parent
         try:
-            result = read_dump(path, final=True, timezone=timezone)
+            result = read_dump(path, final=True, timezone=timezone, max_ratio=max_ratio)
         except OSError as exc:  # one unreadable file does not stop the others
             yield FileFlows(path, empty, history, (), None, f"cannot read: {exc.strerror or exc}")
             continue
@@ -103,7 +106,12 @@ def skipped_summary(item: FileFlows, *, show: int = 3) -> list[str]:
 
 
 def iter_scored(
-    paths: Sequence[Path], detector: Any, *, timezone: str = "local", rules: Any = None
+    paths: Sequence[Path],
+    detector: Any,
+    *,
+    timezone: str = "local",
+    rules: Any = None,
+    max_ratio: float | None = DEFAULT_MAX_RATIO,
 ) -> Iterator[tuple[FileFlows, pl.DataFrame]]:
     """Score each file with the flows before it as history; yields SCORED_SCHEMA frames.
 
@@ -112,7 +120,7 @@ def iter_scored(
     from engine.detect.scorer import score_or_skip
 
     extra = {} if rules is None else {"rules": rules}
-    for item in iter_flows(paths, timezone=timezone):
+    for item in iter_flows(paths, timezone=timezone, max_ratio=max_ratio):
         if item.flows.height:
             scored, kept, unscorable = score_or_skip(
                 detector, item.flows, history=item.history, **extra

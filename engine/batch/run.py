@@ -49,7 +49,8 @@ def scored_run(
 
     def items() -> Iterator[tuple[FileFlows, pl.DataFrame]]:
         for item, scored in iter_scored(
-            paths, detector, timezone=config.ingest.timezone, rules=rules
+            paths, detector, timezone=config.ingest.timezone, rules=rules,
+            max_ratio=config.ingest.max_decompressed_ratio,
         ):
             if suppressor is not None and len(suppressor):
                 scored = suppressor.apply(scored, history=item.history).select(

@@ -91,7 +91,7 @@ class Pipeline:
                 self._say(note)
         self.tailer = Tailer(
             directory, config.watch, self.state, timezone=config.ingest.timezone,
-            from_start=from_start, since=since,
+            from_start=from_start, since=since, max_ratio=config.ingest.max_decompressed_ratio,
         )
         self._queue: queue.Queue[Batch] = queue.Queue(maxsize=queue_batches)
         self._stop = threading.Event()

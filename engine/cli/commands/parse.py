@@ -56,7 +56,8 @@ def run(args, config) -> int:
     frames = []
     for name in args.files:
         try:
-            result = read_dump(name, final=True, timezone=config.ingest.timezone)
+            result = read_dump(name, final=True, timezone=config.ingest.timezone,
+                               max_ratio=config.ingest.max_decompressed_ratio)
         except OSError as exc:
             raise UserError(f"{name}: cannot read: {exc.strerror or exc}") from exc
         bad = result.bad_lines

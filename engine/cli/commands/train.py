@@ -58,7 +58,8 @@ def run(args: argparse.Namespace, config: Config) -> int:
 
     frames = []
     with file_progress(paths, console, enabled=not args.quiet) as advance:
-        for item in iter_flows(paths, timezone=config.ingest.timezone):
+        for item in iter_flows(paths, timezone=config.ingest.timezone,
+                               max_ratio=config.ingest.max_decompressed_ratio):
             frames.append(item.flows)
             for line in skipped_summary(item):
                 say(console, line)
