@@ -27,6 +27,10 @@ from engine.core.schema import FLOW_SCHEMA, SCORED_SCHEMA, conform
 # Twice the longest feature window (60 s, tumbling): a window that starts in the previous file
 # is complete, with slack for router flows whose ts_first lags the rotation.
 HISTORY = timedelta(seconds=120)
+HISTORY_MAX_ROWS = 1_000_000  # as the live pipeline: a flood must not make history unbounded
+# Text per chunk a batch command holds (parsed and scored) at a time; about 50k flows of
+# extended text, more than a 5-minute rotation of ordinary size, which stays one chunk.
+BATCH_CHUNK_BYTES = 8 << 20
 _NOT_DUMPS = (".json", ".skops", ".part", ".sqlite", ".sqlite-wal", ".sqlite-shm")
 
 
@@ -38,6 +42,8 @@ class FileFlows:
     skipped: tuple[Any, ...]  # engine.ingest.SkippedLine, bad lines only (not headers)
     format: str | None
     problem: str | None = None  # not read to its end (unreadable, truncated, corrupt): why
+    part: int = 0  # a big file comes in chunks: 0, 1, ... (history carried between them)
+    last: bool = True  # the file's end: an empty item after its chunks (and problems)
 
 
 def expand_paths(paths: Sequence[str | Path], *, glob: str = "*") -> list[Path]:
@@ -65,27 +71,46 @@ def expand_paths(paths: Sequence[str | Path], *, glob: str = "*") -> list[Path]:
 
 
 def iter_flows(
-    paths: Sequence[Path], *, timezone: str = "local", max_ratio: float | None = DEFAULT_MAX_RATIO
+    paths: Sequence[Path],
+    *,
+    timezone: str = "local",
+    max_ratio: float | None = DEFAULT_MAX_RATIO,
+    chunk_bytes: int | None = None,
 ) -> Iterator[FileFlows]:
-    """Read each file whole, in the given order, with the flows of the minutes before it."""
-    from engine.ingest import read_dump  # imported late: commands load only what they use
+    """Each file in the given order, in chunks of about `chunk_bytes` of text (default
+    BATCH_CHUNK_BYTES: a rotation of ordinary size is one chunk), each with the
+    flows of the minutes before it as history, carried from chunk to chunk exactly as from
+    file to file: memory follows the chunk size, not the file size."""
+    # imported late: commands load only what they use
+    from engine.ingest.reader import iter_dump
 
     empty = pl.DataFrame(schema=FLOW_SCHEMA)
     history, directory = empty, None
     for path in paths:
         if path.parent != directory:  # another exporter: its past is not this one's
             history, directory = empty, path.parent
+        parts = iter_dump(path, final=True, timezone=timezone, max_ratio=max_ratio,
+                          chunk_bytes=chunk_bytes or BATCH_CHUNK_BYTES)
+        number = 0
         try:
-            result = read_dump(path, final=True, timezone=timezone, max_ratio=max_ratio)
+            for result in parts:
+                flows = result.flows
+                yield FileFlows(path, flows, history, tuple(result.bad_lines), result.format,
+                                result.problem, part=number, last=False)
+                number += 1
+                if flows.height:
+                    newest = flows["ts_first"].max()
+                    history = (
+                        pl.concat([history, flows])
+                        .filter(pl.col("ts_first") >= newest - HISTORY)
+                        .tail(HISTORY_MAX_ROWS)
+                    )
+                del flows, result  # nothing of a chunk is kept past its turn but its history
+            problem = None
         except OSError as exc:  # one unreadable file does not stop the others
-            yield FileFlows(path, empty, history, (), None, f"cannot read: {exc.strerror or exc}")
-            continue
-        flows = result.flows
-        yield FileFlows(path, flows, history, tuple(result.bad_lines), result.format,
-                        result.problem)
-        if flows.height:
-            newest = flows["ts_first"].max()
-            history = pl.concat([history, flows]).filter(pl.col("ts_first") >= newest - HISTORY)
+            problem = f"cannot read: {exc.strerror or exc}"
+        # the file's end: an empty item (no look-ahead, which would hold a second chunk)
+        yield FileFlows(path, empty, history, (), None, problem, part=number, last=True)
 
 
 def problem_line(item: FileFlows) -> str | None:

@@ -103,12 +103,25 @@ def iter_dump(
 
 
 def _iter_plain(fh, file, cursor, final, tz, max_bytes, chunk_bytes) -> Iterator[ReadResult]:
+    """Chunks of about chunk_bytes, at most _WORKERS of them in memory at a time: once the
+    first fixed the layout, rounds of _WORKERS chunks are parsed side by side."""
     size = os.fstat(fh.fileno()).st_size
     budget = max_bytes if max_bytes is not None else max(size - cursor.offset, 0)
     current = cursor
-    parallel_tried = False
     produced = False
     while True:
+        if produced and current.format not in ("json", None) and not current.skipping:
+            before = current.offset
+            more, current = _parallel_chunks(
+                fh, file, current, min(budget, _WORKERS * chunk_bytes), size, final, tz,
+                chunk_bytes,
+            )
+            yield from more
+            budget -= current.offset - before
+            if budget <= 0 or current.offset >= size:
+                break
+            if current.offset > before:
+                continue  # another round
         region = _plain_region(fh, current.offset, min(chunk_bytes, budget), size,
                                whole_line=not produced)
         at_eof = current.offset + len(region) >= size
@@ -120,16 +133,6 @@ def _iter_plain(fh, file, cursor, final, tz, max_bytes, chunk_bytes) -> Iterator
         produced = True
         if at_eof or budget <= 0 or consumed == 0:
             break
-        if not parallel_tried and current.format not in ("json", None) and not current.skipping:
-            # the first chunk fixed the layout: the rest can be parsed side by side
-            parallel_tried = True
-            before = current.offset
-            more, current = _parallel_chunks(fh, file, current, budget, size, final, tz,
-                                             chunk_bytes)
-            yield from more
-            budget -= current.offset - before
-            if budget <= 0 or (more and more[-1].cursor.offset >= size):
-                break
     if not produced:
         yield ReadResult(empty_flows(), current, current.format, ())
 

@@ -50,7 +50,8 @@ def scored_run(
                 warning = problem_line(item)
                 if warning:  # shown with -q too: the output lacks flows it should have
                     say(warnings, warning)
-                advance(item.path)
+                if item.last:
+                    advance(item.path)
 
     return _scored_run(
         args.paths, config, model=args.model, analyst_labels=analyst_labels,
