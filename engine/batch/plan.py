@@ -10,7 +10,6 @@ and history never crosses from one directory to another.
 from __future__ import annotations
 
 import dataclasses
-import fnmatch
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
@@ -19,7 +18,7 @@ from typing import Any
 
 import polars as pl
 
-from engine.core.dumpfiles import DEFAULT_MAX_RATIO
+from engine.core.dumpfiles import DEFAULT_MAX_RATIO, list_dumps
 from engine.core.errors import UserError
 from engine.core.sanitize import inert
 from engine.core.schema import FLOW_SCHEMA, SCORED_SCHEMA, conform
@@ -31,7 +30,6 @@ HISTORY_MAX_ROWS = 1_000_000  # as the live pipeline: a flood must not make hist
 # Text per chunk a batch command holds (parsed and scored) at a time; about 50k flows of
 # extended text, more than a 5-minute rotation of ordinary size, which stays one chunk.
 BATCH_CHUNK_BYTES = 8 << 20
-_NOT_DUMPS = (".json", ".skops", ".part", ".sqlite", ".sqlite-wal", ".sqlite-shm")
 
 
 @dataclass(frozen=True)
@@ -53,14 +51,8 @@ def expand_paths(paths: Sequence[str | Path], *, glob: str = "*") -> list[Path]:
     for raw in paths:
         path = Path(raw)
         if path.is_dir():
-            for child in path.iterdir():
-                if (
-                    child.is_file()
-                    and not child.name.startswith(".")
-                    and not child.name.endswith(_NOT_DUMPS)
-                    and fnmatch.fnmatch(child.name, glob)
-                ):
-                    found[child] = None
+            for child in list_dumps(path, glob):
+                found[child] = None
         elif path.is_file():
             found[path] = None
         else:

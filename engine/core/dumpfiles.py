@@ -96,9 +96,11 @@ def decompress(data: bytes, *, max_ratio: float | None = None) -> bytes:
     return b"".join(out)
 
 
-def read_text_bytes(path: str | Path) -> bytes:
+def read_text_bytes(path: str | Path, *, max_ratio: float | None = None) -> bytes:
+    """The text of a small file (a labels file), decompressed when its content is compressed.
+    Opened by path, never as a glob pattern ('lab[1].csv' is that file)."""
     with open(path, "rb") as fh:
-        return decompress(fh.read())
+        return decompress(fh.read(), max_ratio=DEFAULT_MAX_RATIO if max_ratio is None else max_ratio)
 
 
 

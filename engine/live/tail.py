@@ -21,7 +21,6 @@ it would reach, and the pipeline commits them together with the output (engine.l
 from __future__ import annotations
 
 import dataclasses
-import fnmatch
 import os
 import threading
 import time
@@ -32,12 +31,14 @@ import polars as pl
 
 from engine.config.settings import ConfigError, WatchConfig
 from engine.core.dumpfiles import (
+    COMPRESSION_SUFFIXES,
     DEFAULT_MAX_RATIO,
     MAGICS,
     DecodeError,
     TextStream,
     Truncated,
     codec_of,
+    is_dump,
 )
 from engine.core.sanitize import inert
 from engine.core.schema import FLOW_SCHEMA
@@ -46,7 +47,6 @@ from engine.ingest import parse_bytes as _parse_whole
 from engine.ingest.reader import MAX_LINE_BYTES, parse_step
 from engine.live.state import HEAD_BYTES, Checkpoint, FileRecord, StateStore, fingerprint
 
-COMPRESSED_SUFFIXES = (".gz", ".bz2", ".xz", ".zst")
 # A twin whose fingerprint covers less than this much text must also share the name stem:
 # the header line plus a flow or two is not enough to call two dumps the same.
 TWIN_MIN_HEAD = 4096
@@ -83,7 +83,7 @@ def parse_bytes(data: bytes, *, file: str, cursor: Cursor | None = None, final: 
 
 
 def strip_compression(name: str) -> str:
-    for suffix in COMPRESSED_SUFFIXES:
+    for suffix in COMPRESSION_SUFFIXES:
         if name.endswith(suffix):
             return name[: -len(suffix)]
     return name
@@ -296,7 +296,7 @@ class Tailer:
             self._schedule()
         found = {}
         for path in names:
-            if not fnmatch.fnmatch(os.path.basename(path), self.watch.glob):
+            if not is_dump(os.path.basename(path), self.watch.glob):
                 continue
             try:
                 st = os.stat(path)

@@ -39,7 +39,7 @@ def run(args: argparse.Namespace, config: Config) -> int:
     if args.output:
         check_output(args.output)
     run_ = scored_run(args, config, console, analyst_labels=True)
-    threshold = config.model.threshold
+    threshold = run_.threshold
     total = flagged = 0
     per_file: dict[object, list[int]] = {}  # a big file comes in chunks: one line per file
     # each chunk is written as it is scored: memory follows the chunk, not the input
