@@ -62,7 +62,8 @@ def main(argv: list[str] | None = None) -> int:
         return int(args.func(args, config) or 0)
     except (ConfigError, UserError) as exc:
         # messages quote paths, filters and file contents: shown inert, never interpreted
-        print(f"flowtriage {command}: {inert(exc)}", file=sys.stderr)
+        text = "\n".join(inert(line) for line in str(exc).split("\n"))  # keeps a caret line
+        print(f"flowtriage {command}: {text}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130

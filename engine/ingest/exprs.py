@@ -216,6 +216,10 @@ def build(raw: pl.DataFrame, columns: dict[str, pl.Expr], *, file: str):
         pl.col("bytes") >= 0,
         pl.col("flows") >= 0,
         pl.col("ts_first").dt.year().is_between(*YEAR_RANGE),
+        # an address is one printed token: empty or blank is a damaged line (the csv reader
+        # and the line parser trim blanks differently, and neither is an address)
+        pl.col("src_addr").str.contains(r"^\S+$"),
+        pl.col("dst_addr").str.contains(r"^\S+$"),
     ]
     frame = (
         raw.lazy()
