@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import sqlite3
 import threading
 import time
 from dataclasses import dataclass, field
@@ -368,7 +369,10 @@ class Tailer:
             self._unplace(f.key)
             self._records[f.uid] = f.record()
             self._placed[f.key] = f.uid
-            self.state.mark_gone(f.uid)
+            try:
+                self.state.mark_gone(f.uid)
+            except sqlite3.Error:
+                pass  # bookkeeping only (its checkpoint is committed): not worth losing a poll
         self._files.pop(f.key, None)
 
     def _discover(self, key, path: str, st: os.stat_result, now: float) -> None:
@@ -481,6 +485,8 @@ class Tailer:
                 f.uid = self.state.add(f.dev, f.ino, f.path)
         if f.compressed:
             return self._read_compressed(f, budget, now, frames, checkpoints, skipped)
+        if f.uid is None:  # its record could not be written when it was found (disk full)
+            f.uid = self.state.add(f.dev, f.ino, f.path)
         if f.fd is None:
             if f.gone or f.size == f.cursor.offset:
                 return 0  # nothing new (the scan's stat says so): no need to open it
