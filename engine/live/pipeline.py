@@ -120,6 +120,7 @@ class Pipeline:
         self._sources = SourceWindow(config.watch.retain_seconds, threshold=scorer.threshold,
                                      max_pairs=config.watch.sources_max_pairs)
         self._stopped = False
+        self._feedback_failed = False
         self._stop_lock = threading.Lock()
         self._rate: collections.deque[tuple[float, int]] = collections.deque()
         self._started_at = self._published_at = time.monotonic()
@@ -310,7 +311,13 @@ class Pipeline:
         alerts = None
         if scored is not None:
             if self.feedback is not None:  # alerts and counters see the analysts' corrections
-                scored = self.feedback.apply(scored, history=self._history)
+                try:
+                    scored = self.feedback.apply(scored, history=self._history)
+                except (sqlite3.Error, OSError) as exc:  # a damaged or vanished label store
+                    if not self._feedback_failed:  # must not stop the watcher: said once
+                        self._errors += 1
+                        self._say(f"analysts' labels not applied: the label store failed ({exc})")
+                    self._feedback_failed = True
             self._remember(batch.flows)
             flagged = scored["score"] >= threshold
             if self._sink is not None:

@@ -8,11 +8,13 @@ key set and moves labels between machines and into `eval --truth` / `train --lab
 from __future__ import annotations
 
 import argparse
+import sqlite3
 import sys
 from pathlib import Path
 
 import polars as pl
 
+from engine.core.errors import UserError
 from engine.core.sanitize import inert
 from engine.core.schema import FLOW_KEY, PROVENANCE_KEY
 from engine.feedback.labelsfile import read_labels
@@ -91,11 +93,14 @@ def run_import(args: argparse.Namespace, store: LabelStore) -> int:
 
 
 def run(args: argparse.Namespace, config) -> int:
-    store = LabelStore.from_config(config)
+    # list and export only read: they work on a read-only (or damaged) store
+    store = LabelStore.from_config(config, read_only=args.action != "import")
     try:
         return {"list": run_list, "export": run_export, "import": run_import}[args.action](
             args, store
         )
+    except sqlite3.Error as exc:  # a page found damaged while reading or writing
+        raise UserError(f"{store.path}: the label store failed: {exc}") from None
     finally:
         store.close()
 
