@@ -37,6 +37,8 @@ from engine.ingest.model import (
 TEXT_FORMATS = ("line", "long", "extended", "biline", "bilong")
 CHUNK_BYTES = 16 << 20  # plain files are parsed in line-aligned slices this size, two at a time
 _SNIFF_LINES = 50
+MAX_LINES = 1 << 20  # lines one parse step takes at most (a chunk of 16 MB may hold 16 M)
+BLANK_RUN = 1000  # longer runs of blank lines are one skip entry (see _collapse_blank_runs)
 # No nfdump text line comes near this (a flow line is 100-400 bytes); a longer line is
 # skipped unread, so a zero-filled file or a line of millions of commas costs no memory.
 MAX_LINE_BYTES = 64 << 10
@@ -131,7 +133,7 @@ def _iter_plain(fh, file, cursor, final, tz, max_bytes, chunk_bytes) -> Iterator
         current = result.cursor
         yield result
         produced = True
-        if at_eof or budget <= 0 or consumed == 0:
+        if (at_eof and current.offset >= size) or budget <= 0 or consumed == 0:
             break
     if not produced:
         yield ReadResult(empty_flows(), current, current.format, ())
@@ -176,7 +178,7 @@ def _iter_compressed(fh, file, cursor, final, tz, max_bytes, max_ratio, chunk_by
             pending = data[consumed:] + extra
             budget -= consumed
             current = result.cursor
-            if eof or budget <= 0 or consumed == 0:
+            if (eof and not pending) or budget <= 0 or consumed == 0:
                 yield result
                 return
             yield result
@@ -296,6 +298,12 @@ def parse_step(
     line is passed over when it comes. Unless `final`, an unterminated last line (of normal
     length) is held back: the cursor stops before it.
     """
+    if data.count(b"\n") > MAX_LINES:
+        # millions of tiny lines (blank ones, say): this many now, the rest in the next call,
+        # so what one call holds follows the line count too, not only the bytes
+        cut = _nth_newline(data, MAX_LINES) + 1
+        return parse_step(data[:cut], file=file, cursor=cursor, final=False,
+                          timezone=timezone, max_line=max_line)
     parts: list[ReadResult] = []
     if cursor.skipping:
         nl = data.find(b"\n")
@@ -324,6 +332,12 @@ def parse_step(
     if not parts:
         return ReadResult(empty_flows(), cursor, cursor.format, ())
     return _merge(parts, parts[-1].cursor)
+
+
+def _nth_newline(data: bytes, n: int) -> int:
+    import numpy as np
+
+    return int(np.flatnonzero(np.frombuffer(data, dtype=np.uint8) == 10)[n - 1])
 
 
 def _long_lines(data: bytes, max_line: int) -> list[tuple[int, int]]:
@@ -539,4 +553,27 @@ def _classify(parts: list[pl.DataFrame], file: str) -> tuple[SkippedLine, ...]:
         .then(pl.lit(MALFORMED))
         .otherwise(pl.lit(NOT_A_FLOW)),
     )
+    if reasons.height > BLANK_RUN:
+        reasons = _collapse_blank_runs(reasons)
     return tuple(SkippedLine(file, n, reason, line) for n, line, reason in reasons.iter_rows())
+
+
+def _collapse_blank_runs(reasons: pl.DataFrame) -> pl.DataFrame:
+    """A run of more than BLANK_RUN blank lines is one skip entry at its first line, its text
+    saying how many lines and up to where (32 MB of newlines would otherwise be 32 million
+    entries, gigabytes of them)."""
+    blank = pl.col("reason") == BLANK
+    starts = (blank != blank.shift(1, fill_value=False)) | (pl.col("n").diff().fill_null(1) != 1)
+    runs = reasons.with_columns(_run=starts.cum_sum()).with_columns(
+        _size=pl.len().over("_run"), _first=pl.col("n").min().over("_run"),
+        _last=pl.col("n").max().over("_run"),
+    )
+    long = blank & (pl.col("_size") > BLANK_RUN)
+    return runs.filter(~long | (pl.col("n") == pl.col("_first"))).select(
+        "n",
+        pl.when(long)
+        .then(pl.format("{} blank lines, {} to {}", "_size", "_first", "_last"))
+        .otherwise(pl.col("text"))
+        .alias("text"),
+        "reason",
+    )

@@ -588,7 +588,7 @@ class Tailer:
             return len(fresh) + self._cut_short(f, error, checkpoints)
         if error is not None:
             return len(fresh) + self._broken(f, error, checkpoints)
-        f.done = eof
+        f.done = eof and not f.pending  # the line cap may leave whole lines for the next poll
         checkpoints.append(Checkpoint(f.uid, f.cursor.to_json(), f.head_len, f.head_sha, f.done))
         if f.done:
             f.close()

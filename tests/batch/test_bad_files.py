@@ -93,3 +93,24 @@ def test_a_fifo_is_refused_not_read_for_ever(tmp_path):
     fifo = tmp_path / "pipe"
     os.mkfifo(fifo)
     assert main(["parse", str(fifo), "-o", str(tmp_path / "o.csv")]) == 2
+
+
+def test_millions_of_blank_lines_are_read_in_steps_and_counted_as_runs(tmp_path):
+    """32 MB of newlines (the issue's 8 GB case): read a million lines at a time, each long run
+    of blanks one skip entry saying how many lines it covers; the flows after keep their line
+    numbers."""
+    from engine.ingest.reader import BLANK_RUN, MAX_LINES, iter_dump
+
+    lines = TEXT.split(b"\n")
+    blanks = 3 * MAX_LINES + 17
+    path = tmp_path / "blank.txt"
+    path.write_bytes(lines[0] + b"\n" + b"\n" * blanks + b"\n".join(lines[1:]))
+    flows, skipped = [], []
+    for part in iter_dump(path, final=True):
+        assert len(part.skipped) <= MAX_LINES // BLANK_RUN + 200
+        flows.extend(part.flows["line"].to_list())
+        skipped.extend(part.skipped)
+    whole = read_dump(EXTENDED, final=True).flows["line"].to_list()
+    assert flows == [n + blanks for n in whole]
+    runs = [s for s in skipped if s.reason == "blank" and "blank lines" in s.text]
+    assert sum(int(s.text.split()[0]) for s in runs) >= blanks - 2 * BLANK_RUN
