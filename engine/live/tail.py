@@ -464,7 +464,10 @@ class Tailer:
                 more = True
             else:
                 budget -= self._read(f, budget, now, frames, checkpoints, skipped)
-            if not f.done and (f.compressed or f.size > f.cursor.offset):
+            # unread text makes lag; a compressed dump cut short and unchanged since has none
+            # that can be read (it is reported, and read on if it grows)
+            waiting = f.compressed and f.cut_at != (f.size, f.mtime)
+            if not f.done and (waiting or not f.compressed and f.size > f.cursor.offset):
                 backlog = f.mtime if backlog is None else min(backlog, f.mtime)
         self.backlog_since = backlog
         if frames:

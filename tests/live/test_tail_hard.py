@@ -153,3 +153,12 @@ def test_a_truncated_compressed_dump_keeps_its_flows_and_is_reported(tmp_path, d
     if codec in ("gz", "xz"):  # bz2 and zstd decode whole blocks: half of one gives nothing
         assert cut
     assert any("cut.txt" in m and "truncated" in m for m in messages), messages
+
+
+def test_a_truncated_compressed_dump_does_not_count_as_lag_for_ever(tmp_path, d):
+    tailer, state = make(tmp_path, d)
+    data = _gz(dump(2000))
+    (d / "cut.txt.gz").write_bytes(data[: len(data) // 2])
+    os.utime(d / "cut.txt.gz", (time.time() - 600, time.time() - 600))
+    drain(tailer, state)
+    assert tailer.backlog_since is None  # nothing more can be read until it changes
