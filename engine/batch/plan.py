@@ -91,7 +91,7 @@ def iter_flows(
                                 result.problem, part=number, last=False)
                 number += 1
                 if flows.height:
-                    newest = flows["ts_first"].max()
+                    newest = pl.lit(flows["ts_first"].max())
                     history = (
                         pl.concat([history, flows])
                         .filter(pl.col("ts_first") >= newest - HISTORY)

@@ -19,6 +19,7 @@ import lzma
 import os
 import zlib
 from pathlib import Path
+from typing import Any
 
 import polars as pl
 import zstandard
@@ -149,7 +150,7 @@ class TextStream:
         head = fh.read(6)
         self.codec = codec_of(head)
         self._raw = head  # bytes read from the file, not yet decoded
-        self._dec = _decompressor(self.codec) if self.codec else None
+        self._dec: Any = _decompressor(self.codec) if self.codec else None
         self._max_ratio = max_ratio
         self.compressed_in = len(head)
         self.text_out = 0
@@ -176,6 +177,10 @@ class TextStream:
         self.text_out += got
         self._check_budget()
         return b"".join(parts)
+
+    def close(self) -> None:
+        self._done = True
+        self._fh.close()
 
     def _check_budget(self) -> None:
         if self._dec is None or self._max_ratio is None or self.text_out <= BOMB_FLOOR:
@@ -251,7 +256,7 @@ class TextStream:
         if not self._raw:
             self._done = True
             return
-        if codec_of(self._raw[:6]) == self.codec:
+        if self.codec is not None and codec_of(self._raw[:6]) == self.codec:
             self._dec = _decompressor(self.codec)
             return
         if not self._raw.strip(b"\0"):  # zero padding after the stream (tape, some tools)

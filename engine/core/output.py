@@ -10,6 +10,7 @@ import os
 import threading
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import polars as pl
 
@@ -78,7 +79,7 @@ class FrameWriter:
         self._suffix = self.path.suffix.lower()
         self._tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.{threading.get_ident()}.part")
         self._spool: list[Path] = []
-        self._fh = None if self._suffix == ".parquet" else open(self._tmp, "wb")  # noqa: SIM115
+        self._fh: Any = None if self._suffix == ".parquet" else open(self._tmp, "wb")  # noqa: SIM115
 
     def append(self, df: pl.DataFrame) -> None:
         if self._suffix == ".parquet":

@@ -350,7 +350,7 @@ class Pipeline:
                 self.state.commit(list(batch.checkpoints), length)
                 break
             except (OSError, sqlite3.Error) as exc:
-                if self._sink is not None:
+                if self._sink is not None and start is not None:
                     try:
                         self._sink.rewind(start)
                     except OSError:

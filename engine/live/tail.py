@@ -113,7 +113,7 @@ class _File:
     mtime: float = 0.0
     changed_at: float = 0.0
     fd: int | None = None
-    stream: object | None = None
+    stream: TextStream | None = None
     pending: bytes = b""
     blocked_by: int | None = None  # compressed twin of a file still being read (uid)
     codec: str | None = None  # from the content (magic bytes), never the name
@@ -592,6 +592,7 @@ class Tailer:
         if error is not None:
             return len(fresh) + self._broken(f, error, checkpoints)
         f.done = eof and not f.pending  # the line cap may leave whole lines for the next poll
+        assert f.uid is not None  # claimed before its stream was opened
         checkpoints.append(Checkpoint(f.uid, f.cursor.to_json(), f.head_len, f.head_sha, f.done))
         if f.done:
             f.close()
