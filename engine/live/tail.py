@@ -664,8 +664,11 @@ class Tailer:
     def _twin(self, f: _File, head: bytes) -> FileRecord | _File | None:
         """The newest file or record whose fingerprint matches the start of `head`."""
         stem = os.path.basename(strip_compression(f.path))
+        # a compressed file whose text ends early cannot be continued: not a twin to wait for
+        # (identical truncated copies blocked each other, and counted as lag, for ever)
         candidates: list[FileRecord | _File] = [
-            g for g in self._files.values() if g is not f and g.uid is not None
+            g for g in self._files.values()
+            if g is not f and g.uid is not None and g.cut_at is None
         ]
         candidates += self._records.values()
         hashes: dict[int, str] = {}  # one sha256 per distinct length, not per candidate

@@ -162,3 +162,16 @@ def test_a_truncated_compressed_dump_does_not_count_as_lag_for_ever(tmp_path, d)
     os.utime(d / "cut.txt.gz", (time.time() - 600, time.time() - 600))
     drain(tailer, state)
     assert tailer.backlog_since is None  # nothing more can be read until it changes
+
+
+def test_identical_truncated_gz_files_do_not_block_each_other(tmp_path, d):
+    """Found by the soak: a truncated .gz was taken as the twin of its identical copies, which
+    then waited for it to finish, for ever (and counted as lag)."""
+    tailer, state = make(tmp_path, d)
+    data = _gz(dump(2000))
+    for name in ("cut-a.gz", "cut-b.gz", "cut-c.gz"):
+        (d / name).write_bytes(data[: len(data) // 2])
+    flows, _, messages = drain(tailer, state)
+    for name in ("cut-a.gz", "cut-b.gz", "cut-c.gz"):
+        assert any(name in m and "ends early" in m for m in messages), (name, messages)
+    assert tailer.backlog_since is None
