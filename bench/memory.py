@@ -65,12 +65,12 @@ def run(argv: list[str], cap: int) -> tuple[float, float, int, bool, str]:
     """(peak RSS MiB, wall s, exit code, killed by the cap, last stderr line)."""
     start = time.perf_counter()
     proc = subprocess.Popen(argv, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    killed = threading.Event()
+    killed, finished = threading.Event(), threading.Event()
 
-    def watch() -> None:
+    def watch() -> None:  # never reaps the child (wait4 below must get its rusage)
         try:
             p = psutil.Process(proc.pid)
-            while proc.poll() is None:
+            while not finished.is_set():
                 if p.memory_info().rss > cap:
                     killed.set()
                     proc.kill()
@@ -82,6 +82,7 @@ def run(argv: list[str], cap: int) -> tuple[float, float, int, bool, str]:
     threading.Thread(target=watch, daemon=True).start()
     err = proc.stderr.read().decode("utf-8", "replace")
     _, status, usage = os.wait4(proc.pid, 0)
+    finished.set()
     proc.returncode = os.waitstatus_to_exitcode(status)
     wall = time.perf_counter() - start
     last = (err.strip().splitlines() or [""])[-1][:150]
