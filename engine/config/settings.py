@@ -48,6 +48,7 @@ class ConfigError(ValueError):
 @dataclass(frozen=True)
 class IngestConfig:
     timezone: str = "local"
+    max_decompressed_ratio: float = 500.0
 
 
 @dataclass(frozen=True)
@@ -290,11 +291,20 @@ def _non_empty(v: str) -> str | None:
     return None if v.strip() else "must not be empty"
 
 
+def _ratio(v: float) -> str | None:
+    return None if math.isfinite(v) and v >= 1 else "must be a number of at least 1"
+
+
+def _database(v: str) -> str | None:
+    """A database file ("" = the default): not a directory."""
+    return "is a directory; give a file name" if v and Path(v).expanduser().is_dir() else None
+
+
 # section -> key -> check; every value read from a file passes its check or load fails
 _CHECKS: dict[str, dict[str, Callable[[Any], str | None]]] = {
-    "ingest": {"timezone": _timezone},
+    "ingest": {"timezone": _timezone, "max_decompressed_ratio": _ratio},
     "watch": {
-        "glob": _non_empty, "observer": _one_of(OBSERVERS), "poll_interval": _positive,
+        "state_db": _database, "glob": _non_empty, "observer": _one_of(OBSERVERS), "poll_interval": _positive,
         "settle_seconds": _non_negative, "retain_top": _positive, "retain_seconds": _positive,
         "sources_max_pairs": _positive, "batch_max_bytes": _positive,
     },
@@ -303,7 +313,7 @@ _CHECKS: dict[str, dict[str, Callable[[Any], str | None]]] = {
         "outlier_percentile": _percentile,
     },
     "labels": {
-        "extra_classes": _class_names, "normal_scope": _one_of(LABEL_SCOPES),
+        "db": _database, "extra_classes": _class_names, "normal_scope": _one_of(LABEL_SCOPES),
         "attack_scope": _one_of(LABEL_SCOPES), "vector_digits": _non_negative,
         "source_window_seconds": _positive, "analyst_weight": _positive,
         "holdout_fraction": _open_unit,

@@ -8,7 +8,7 @@ from typing import Any
 
 import polars as pl
 
-from engine.batch.plan import expand_paths, iter_flows, skipped_summary
+from engine.batch.plan import expand_paths, iter_flows, problem_line, skipped_summary
 from engine.cli.commands.support import add_quiet_option
 from engine.cli.console import file_progress, inert, say, stderr_console
 from engine.config.settings import Config
@@ -58,11 +58,16 @@ def run(args: argparse.Namespace, config: Config) -> int:
 
     frames = []
     with file_progress(paths, console, enabled=not args.quiet) as advance:
-        for item in iter_flows(paths, timezone=config.ingest.timezone):
+        for item in iter_flows(paths, timezone=config.ingest.timezone,
+                               max_ratio=config.ingest.max_decompressed_ratio):
             frames.append(item.flows)
             for line in skipped_summary(item):
                 say(console, line)
-            advance(item.path)
+            warning = problem_line(item)
+            if warning:
+                say(console, warning)
+            if item.last:
+                advance(item.path)
     flows = pl.concat(frames)
     if flows.height == 0:
         raise UserError(f"no flows in {len(paths)} file(s): nothing to train on")
