@@ -86,6 +86,9 @@ class Source:
     truth: Callable[[pl.DataFrame], pl.Series]
     train: bool  # part of the bundled model's training set
     about: str
+    # nfdump filter for a smaller derived dump: only the port-53 flows and every flow that
+    # shares an address with one (their window context), as flowtriage's scope would use them
+    reduce: bool = False
 
 
 SOURCES: tuple[Source, ...] = (
@@ -133,8 +136,13 @@ SOURCES: tuple[Source, ...] = (
     Source("real-isp-minute", "nfcapd", ("real/chrispassas/nfcapd.sample",),
            truth_all_normal, False,
            "One real minute of an ISP's NetFlow export, 2023 (chrispassas, MIT): 3,018 flows, "
-           "1,028 port 53, IPv6, sampled. Truth: none per flow; ordinary traffic, labelled normal. "
-           "Never trained on: it is the shipped model's outside check."),
+           "1,028 port 53, IPv6, sampled. Truth: none per flow; ordinary traffic, labelled normal."),
+    Source("real-isp-transit", "nfcapd", ("real/chrispassas/nfcapd-large-bz2",),
+           truth_all_normal, True,
+           "100,000 sampled (1:3000) transit flows of an ISP, 2019 (chrispassas, MIT). Reduced to "
+           "the 1,075 port-53 flows and every flow sharing an address with one (their context): "
+           "nfdump -r FILE 'ip in [those addresses]'. Truth: none per flow; ordinary traffic, "
+           "labelled normal.", reduce=True),
 )
 
 
@@ -170,6 +178,18 @@ def replay_softflowd(pcap: Path, out: Path, sampling: int = 1) -> list[Path]:
         collector.terminate()
         collector.wait(timeout=30)
     return sorted(p for p in out.iterdir() if p.name.startswith("nfcapd.") and "current" not in p.name)
+
+
+def _reduced(src: Path, tmp: Path) -> Path:
+    """An nfcapd file of the port-53 flows of `src` and every flow sharing an address with one."""
+    tmp.mkdir(parents=True, exist_ok=True)
+    text = subprocess.run(["nfdump", "-6", "-r", str(src), "-q", "-o", "fmt:%sa %da", "port 53"],
+                          check=True, capture_output=True, text=True).stdout
+    addrs = sorted({a for row in text.split() for a in [row.strip()] if a})
+    out = tmp / "nfcapd.reduced"
+    subprocess.run(["nfdump", "-r", str(src), "-w", str(out), f"ip in [{' '.join(addrs)}]"], check=True,
+                   stdout=subprocess.DEVNULL)
+    return out
 
 
 def dump_to(nfcapd_files: list[Path], dest: Path, prefix: str) -> list[Path]:
@@ -214,6 +234,8 @@ def build(source: Source, shared: Path, tmp: Path) -> list[str]:
         if source.kind == "pcap":
             shapes.setdefault("nfpcapd", []).extend(replay_nfpcapd(src, tmp / source.name / "nfpcapd"))
             shapes.setdefault("routerlike", []).extend(replay_softflowd(src, tmp / source.name / "routerlike"))
+        elif source.reduce:
+            shapes.setdefault("routerlike", []).append(_reduced(src, tmp / source.name))
         else:
             shapes.setdefault("routerlike", []).append(src)
     summary = []
