@@ -1,6 +1,6 @@
-"""`python -m flowtriage` entry point; the CLI itself lives in engine.cli."""
+"""`python -m flowtriage` entry point; the CLI itself lives in engine.cli.entry."""
 
-from engine.cli import main
+from engine.cli.entry import main
 
 if __name__ == "__main__":
     raise SystemExit(main())

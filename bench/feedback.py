@@ -36,11 +36,12 @@ import polars as pl
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from engine.config import load_config  # noqa: E402
-from engine.feedback import Suppressor, provenance_expr  # noqa: E402
-from engine.labels import LabelStore  # noqa: E402
-from engine.schema import NORMAL  # noqa: E402
-from engine.vectorkey import CONTEXT_WINDOW, client_expr, with_vector_keys  # noqa: E402
+from engine.config.settings import load_config  # noqa: E402
+from engine.core.roles import client_addr  # noqa: E402
+from engine.core.schema import NORMAL  # noqa: E402
+from engine.feedback.labelstore import LabelStore  # noqa: E402
+from engine.feedback.suppress import Suppressor, provenance_expr  # noqa: E402
+from engine.feedback.vectorkey import CONTEXT_WINDOW, with_vector_keys  # noqa: E402
 
 CORPUS = ROOT / "data" / "samples" / "lab-dev"
 CHECKPOINTS = (0, 25, 50, 100)
@@ -75,7 +76,7 @@ def load_replay(
 def sample_bursts(attacks: pl.DataFrame, budget: int, seed: int) -> pl.DataFrame:
     """Whole bursts (one attacking client's flows of one class in one 10 s window), in random
     order, each taken if it still fits the budget: a rare attack keeps its own context."""
-    burst = [client_expr(), pl.col("truth"), pl.col("ts_first").dt.truncate(CONTEXT_WINDOW)]
+    burst = [client_addr(), pl.col("truth"), pl.col("ts_first").dt.truncate(CONTEXT_WINDOW)]
     grouped = attacks.with_columns(pl.struct(burst).rank("dense").alias("__burst"))
     sizes = grouped.group_by("__burst").len().sort("__burst")
     order = np.random.default_rng(seed).permutation(sizes.height)
@@ -92,7 +93,7 @@ def get_detector(args, flows: pl.DataFrame, config) -> tuple[object, str]:
     on new traffic. A model file is refused when it was trained on the replayed dumps (the
     bundled model was: it has seen these truth labels, so its queue would be perfect)."""
     if args.model:
-        from engine.modelstore import load_model, read_metadata
+        from engine.models.store import load_model, read_metadata
 
         seen = set(read_metadata(args.model).get("files") or [])
         replayed = set(flows["file"].str.replace(r"^.*/", "").unique().to_list())
@@ -100,8 +101,8 @@ def get_detector(args, flows: pl.DataFrame, config) -> tuple[object, str]:
             raise SystemExit(f"{args.model} was trained on {len(seen & replayed)} of the "
                              "replayed dumps: its ranking would be an in-sample upper bound")
         return load_model(args.model), f"model file {args.model}"
-    from engine.detect import Detector
-    from engine.retrain import rule_targets
+    from engine.detect.detector import Detector
+    from engine.feedback.retrain import rule_targets
 
     detector = Detector().fit(flows, rule_targets(flows, config))
     return detector, "Detector() fitted on the replay's rule labels"
@@ -129,7 +130,7 @@ def rank(current: pl.DataFrame, order: np.ndarray) -> np.ndarray:
 
 def simulate(args, flows, truth, detector, config, *, feedback: bool,
              retrain_every: int | None) -> tuple[list[dict], float]:
-    from engine.retrain import retrain
+    from engine.feedback.retrain import retrain
 
     threshold = float(getattr(detector, "threshold", config.model.threshold))
     scopes = (config.labels.normal_scope, args.attack_scope or config.labels.attack_scope)

@@ -31,10 +31,10 @@ import psutil
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from engine.config import load_config  # noqa: E402
+from engine.config.settings import load_config  # noqa: E402
+from engine.detect.scorer import load_scorer  # noqa: E402
 from engine.ingest import read_dump  # noqa: E402
-from engine.pipeline import Pipeline  # noqa: E402
-from engine.scorer import load_scorer  # noqa: E402
+from engine.live.pipeline import Pipeline  # noqa: E402
 
 SAMPLES = sorted((ROOT / "data" / "samples").glob("*/nfpcapd/nfcapd.*.txt.gz"))
 

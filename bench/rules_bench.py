@@ -18,10 +18,10 @@ from pathlib import Path
 
 import polars as pl
 
-from engine.config import Config
-from engine.filters import compile_filter
-from engine.rules import RuleSet
-from engine.schema import FLOW_SCHEMA, PROTO_NAMES
+from engine.config.settings import Config
+from engine.core.schema import FLOW_SCHEMA, PROTO_NAMES
+from engine.detect.rules import RuleSet
+from engine.filters.language import compile_filter
 
 FIXTURES = Path(__file__).resolve().parent.parent / "tests" / "fixtures" / "nfcapd"
 

@@ -33,11 +33,11 @@ sys.path.insert(0, str(ROOT))
 
 import polars as pl  # noqa: E402
 
-from engine.config import load_config  # noqa: E402
-from engine.detect import Detector, _join_keyed  # noqa: E402
-from engine.features import seed_features  # noqa: E402
+from engine.config.settings import load_config  # noqa: E402
+from engine.detect.detector import Detector, _join_keyed  # noqa: E402
+from engine.detect.features import seed_features  # noqa: E402
+from engine.detect.rules import RuleSet  # noqa: E402
 from engine.ingest import read_flows  # noqa: E402
-from engine.rules import RuleSet  # noqa: E402
 
 SAMPLES = ROOT / "data" / "samples"
 OUT = ROOT / "bench" / "out"
@@ -89,7 +89,7 @@ def load_detector(train: pl.DataFrame) -> tuple[Detector, str]:
     model = ROOT / "engine" / "models" / "default.skops"
     if model.exists():
         try:
-            from engine.modelstore import load_model
+            from engine.models.store import load_model
 
             return load_model(model), f"bundled {model.relative_to(ROOT)}"
         except ImportError:

@@ -26,8 +26,8 @@ import psutil
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from engine.source_window import MAX_PAIRS, SourceWindow  # noqa: E402
-from engine.sources import summarize_sources  # noqa: E402
+from engine.detect.sources import summarize_sources  # noqa: E402
+from engine.live.source_window import MAX_PAIRS, SourceWindow  # noqa: E402
 
 T0 = datetime(2026, 11, 22, 8, 0)
 

@@ -29,9 +29,9 @@ from textual import events
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from engine.config import Config  # noqa: E402
-from engine.schema import SCORED_SCHEMA  # noqa: E402
-from engine.snapshot import Counters, Snapshot  # noqa: E402
+from engine.config.settings import Config  # noqa: E402
+from engine.core.schema import SCORED_SCHEMA  # noqa: E402
+from engine.live.snapshot import Counters, Snapshot  # noqa: E402
 from tui.app import FlowTriageApp  # noqa: E402
 from tui.feed import SnapshotFeed  # noqa: E402
 

@@ -31,12 +31,12 @@ from sklearn.metrics import confusion_matrix, precision_recall_fscore_support
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from engine.config import load_config  # noqa: E402
-from engine.detect import Detector, _join_keyed  # noqa: E402
-from engine.features import seed_features  # noqa: E402
+from engine.config.settings import load_config  # noqa: E402
+from engine.core.schema import NORMAL  # noqa: E402
+from engine.detect.detector import Detector, _join_keyed  # noqa: E402
+from engine.detect.features import seed_features  # noqa: E402
+from engine.detect.rules import RuleSet  # noqa: E402
 from engine.ingest import read_flows  # noqa: E402
-from engine.rules import RuleSet  # noqa: E402
-from engine.schema import NORMAL  # noqa: E402
 
 SAMPLES = ROOT / "data" / "samples"
 SHAPES = ("nfpcapd", "routerlike")

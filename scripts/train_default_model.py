@@ -17,7 +17,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from engine.cli import main  # noqa: E402
+from engine.cli.entry import main  # noqa: E402
 
 SAMPLES = ROOT / "data" / "samples"
 

@@ -22,23 +22,23 @@ import polars as pl
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from engine.config import load_config  # noqa: E402
+from engine.config.settings import load_config  # noqa: E402
 from engine.ingest import read_flows  # noqa: E402
-from engine.replay import sample_dumps  # noqa: E402
-from engine.snapshot import Counters, Snapshot  # noqa: E402
+from engine.live.replay import sample_dumps  # noqa: E402
+from engine.live.snapshot import Counters, Snapshot  # noqa: E402
 from tui.app import FlowTriageApp, explainer_of  # noqa: E402
 from tui.feed import SnapshotFeed  # noqa: E402
 
 
 def score(flows: pl.DataFrame, config):
     try:
-        from engine.scorer import load_scorer
+        from engine.detect.scorer import load_scorer
     except ImportError:
         load_scorer = None
     if load_scorer is not None:
         scorer = load_scorer(config)
         return scorer.score(flows), scorer
-    from engine.rules import RuleSet
+    from engine.detect.rules import RuleSet
 
     marks = RuleSet.from_config(config.rules).apply(flows)
     scored = flows.with_columns(
@@ -51,7 +51,7 @@ def score(flows: pl.DataFrame, config):
 
 def sources_of(scored: pl.DataFrame, threshold: float) -> pl.DataFrame:
     try:
-        from engine.sources import summarize_sources
+        from engine.detect.sources import summarize_sources
     except ImportError:
         return pl.DataFrame()
     return summarize_sources(scored, threshold=threshold)

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import polars as pl
 
-from engine.tail import parse_bytes, strip_compression
+from engine.live.tail import parse_bytes, strip_compression
 
 SAMPLES = Path(__file__).resolve().parent.parent / "data" / "samples" / "lab-dev" / "routerlike"
 KEY = ("line", "ts_first", "src_addr", "src_port", "dst_addr", "dst_port", "packets", "bytes")

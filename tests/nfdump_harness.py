@@ -21,7 +21,7 @@ from pathlib import Path
 
 import polars as pl
 
-from engine.schema import PROTO_NAMES
+from engine.core.schema import PROTO_NAMES
 
 # --- pcap writing -----------------------------------------------------------------------------
 

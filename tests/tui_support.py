@@ -10,8 +10,8 @@ from datetime import datetime, timedelta
 
 import polars as pl
 
-from engine.schema import SCORED_SCHEMA
-from engine.snapshot import Counters, Snapshot
+from engine.core.schema import SCORED_SCHEMA
+from engine.live.snapshot import Counters, Snapshot
 
 T0 = datetime(2026, 11, 22, 8, 37, 0)
 VERDICTS = ["amplification", "scan", "tunnel", "zero_packet", "open_resolver", "dns_flood", "normal"]
@@ -56,7 +56,7 @@ def make_flows(n: int = 60, *, start_id: int = 1, hostile: dict | None = None) -
 
 
 def make_sources(flows: pl.DataFrame, threshold: float = 0.5) -> pl.DataFrame:
-    """Per-source aggregates in the shape of engine.sources.SOURCE_SCHEMA (until that lands)."""
+    """Per-source aggregates in the shape of engine.detect.sources.SOURCE_SCHEMA (until that lands)."""
     return (
         flows.sort("ts_first")
         .group_by("src_addr", maintain_order=True)

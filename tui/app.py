@@ -1,5 +1,4 @@
-"""FlowTriageApp: the triage TUI over engine snapshots, and the entry points for
-`flowtriage watch DIR` and `flowtriage demo`.
+"""FlowTriageApp: the triage TUI over engine snapshots (tui.launch starts it for a session).
 
 Snapshots arrive on the pipeline's thread; the callback only stores a reference. A timer on the
 UI thread applies the newest one at most `config.tui.refresh_hz` times a second (so bursts of
@@ -18,15 +17,15 @@ from typing import Any, Protocol
 from rich.text import Text
 from textual import work
 from textual.app import App, SystemCommand
-from textual.binding import Binding
 from textual.message import Message
 from textual.screen import Screen
 
-from engine.config import Config
-from engine.errors import UserError
-from engine.sanitize import sanitize
-from engine.snapshot import Snapshot
+from engine.config.settings import Config
+from engine.core.errors import UserError
+from engine.core.sanitize import sanitize
+from engine.live.snapshot import Snapshot
 from tui import format as fmt
+from tui import keys
 from tui.feed import StartingPipeline
 from tui.feedback import Confirm, LabelPicker, NoteInput
 from tui.nfdump import is_address
@@ -53,16 +52,8 @@ def check_tui_config(config: Config) -> dict[str, str]:
     return check_keymap(dict(config.keys))
 
 
-def check_model_path(config: Config, args: Any) -> None:
-    """A model file that does not exist is reported before the UI opens (loading it, which
-    takes seconds, happens behind the UI)."""
-    path = getattr(args, "model", None) or config.model.path
-    if path and not Path(path).is_file():
-        raise UserError(f"{path}: no such model file")
-
-
 class Feed(Protocol):
-    """What the app needs from engine.pipeline.Pipeline (and tui.feed.SnapshotFeed)."""
+    """What the app needs from engine.live.pipeline.Pipeline (and tui.feed.SnapshotFeed)."""
 
     latest: Snapshot | None
 
@@ -101,13 +92,7 @@ class FlowTriageApp(App):
     CSS_PATH = "app.tcss"
     TITLE = "flowtriage"
     ENABLE_COMMAND_PALETTE = True
-    BINDINGS = [
-        Binding("ctrl+q,ctrl+c", "quit", "Quit", show=False, priority=True, id="quit_now"),
-        Binding("question_mark", "help", "Help", tooltip="Every key, its action and its id", id="help"),
-        Binding("f1", "help", "Help", show=False, tooltip="Every key, its action and its id", id="help_f1"),
-        Binding("p,space", "toggle_pause", "Pause", tooltip="Freeze the view; updates keep counting", id="pause"),
-        Binding("m", "messages", "Messages", show=False, tooltip="Recent skipped lines and read errors", id="messages"),
-    ]
+    BINDINGS = keys.APP
 
     def __init__(
         self,
@@ -131,7 +116,7 @@ class FlowTriageApp(App):
         self.paused = False
         self._told_error = False
         self._user_keymap = check_tui_config(config)
-        # engine.feedback.Feedback: given (tests), else the started pipeline's.
+        # engine.feedback.suppress.Feedback: given (tests), else the started pipeline's.
         self._feedback = feedback
         # Label store writes, one at a time and in key order, off the UI thread.
         self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="flowtriage-labels")
@@ -345,7 +330,7 @@ class FlowTriageApp(App):
         feedback = self._feedback_for(row)
         if feedback is None:
             return
-        from engine.schema import ANOMALY
+        from engine.core.schema import ANOMALY
 
         classes = [c for c in feedback.store.vocabulary() if c != ANOMALY]
         full = self.full_row(row)
@@ -442,7 +427,7 @@ class FlowTriageApp(App):
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="retrain", description="retrain")
     def _retrain(self, feedback: Any) -> None:
-        from engine.retrain import retrain
+        from engine.feedback.retrain import retrain
 
         pipeline = self.pipeline
         config = self.config
@@ -485,7 +470,7 @@ class FlowTriageApp(App):
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="retrain", description="rollback")
     def _rollback(self, version: str | None) -> None:
-        from engine.retrain import rollback
+        from engine.models.registry import rollback
 
         try:
             path, model = rollback(self.config.model_dir_path, version)
@@ -500,7 +485,7 @@ class FlowTriageApp(App):
         self.post_message(Saved(f"model {path.stem} is current (rolled back)"))
 
     def model_versions(self) -> list[str]:
-        from engine.modelstore import list_versions
+        from engine.models.store import list_versions
 
         try:
             return [v.path.stem for v in list_versions(self.config.model_dir_path)]
@@ -585,11 +570,8 @@ class FlowTriageApp(App):
         yield from super().get_system_commands(screen)
 
 
-# ---- entry points --------------------------------------------------------------------------
-
-
 def explainer_of(scorer: Any, config: Config | None = None, pipeline: Any = None) -> Explainer | None:
-    """The detector's explain() when the scorer has one (the seam to engine.detect.Detector).
+    """The detector's explain() when the scorer has one (the seam to engine.detect.detector.Detector).
 
     Window context needs the flows that came before, not only the retained (flagged) ones: a
     pipeline that exposes `history` (recent flows) provides it; otherwise the retained flows do.
@@ -601,7 +583,7 @@ def explainer_of(scorer: Any, config: Config | None = None, pipeline: Any = None
     extra: dict[str, Any] = {}
     if config is not None and "rules" in inspect.signature(explain).parameters:
         try:
-            from engine.rules import RuleSet
+            from engine.detect.rules import RuleSet
 
             extra["rules"] = RuleSet.from_config(config.rules)
         except ImportError:
@@ -612,40 +594,3 @@ def explainer_of(scorer: Any, config: Config | None = None, pipeline: Any = None
         return explain(flows, history=history if history is not None else retained, **extra)
 
     return explainer
-
-
-def run_pipeline_app(build, config: Config, *, subtitle: str, nfcapd_dir: str = "") -> int:
-    """The TUI at once; the model and the pipeline (`build() -> (pipeline, scorer)`) load behind
-    it. A failure to start or a fatal pipeline error is raised after the UI has closed."""
-    feed = StartingPipeline(build)
-    app = FlowTriageApp(feed, config, subtitle=subtitle, nfcapd_dir=nfcapd_dir)
-    app.run()
-    error = feed.error
-    if isinstance(error, UserError):
-        raise error
-    if error is not None:
-        raise UserError(f"the pipeline stopped: {type(error).__name__}: {error}")
-    return int(app.return_code or 0)
-
-
-def run_watch(directory: str | Path, config: Config, args: Any = None) -> int:
-    """`flowtriage watch DIR`: the pipeline on DIR (built as `watch --headless` builds it) and
-    the TUI over its snapshots."""
-    check_tui_config(config)
-    check_model_path(config, args)
-
-    def build():
-        from engine.commands.watch import build_feedback, build_pipeline
-
-        feedback = build_feedback(config, create=True)
-        pipeline = build_pipeline(Path(directory), config, args, feedback=feedback)
-        return pipeline, pipeline.scorer
-
-    return run_pipeline_app(build, config, subtitle=f"watching {directory}")
-
-
-def run_demo(config: Config, args: Any = None) -> int:
-    """`flowtriage demo`: bundled sample dumps replayed as rotations into a temporary directory."""
-    from tui.demo import run_demo as _run
-
-    return _run(config, args)

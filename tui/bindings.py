@@ -1,4 +1,4 @@
-"""Every key binding of the app, by context, and the keymap check for `[keys]` in config.
+"""Every key binding of the app, by context (tui.keys), and the keymap check for `[keys]`.
 
 Each Binding has an id; `[keys]` in config.toml maps ids to keys (`sort_score = "S"`), applied
 with App.set_keymap. An unknown id is a user error, not a silent no-op.
@@ -10,36 +10,12 @@ from collections.abc import Iterator
 
 from textual.binding import Binding
 
-from engine.errors import UserError
+from engine.core.errors import UserError
+from tui import keys
 
 
 def contexts() -> list[tuple[str, list[Binding]]]:
-    # Imported here: the screens import the app's helpers, and this module is imported by both.
-    from tui.app import FlowTriageApp
-    from tui.feedback import Confirm, LabelPicker
-    from tui.filter_bar import FilterBar
-    from tui.flow_table import FrameTable
-    from tui.screens.drilldown import FlowScreen
-    from tui.screens.flows import FlowsScreen
-    from tui.screens.help import HelpScreen
-    from tui.screens.messages import MessagesScreen
-    from tui.screens.sources import SourcesScreen
-
-    def own(cls) -> list[Binding]:
-        return [b for b in cls.BINDINGS if isinstance(b, Binding)]
-
-    return [
-        ("everywhere", own(FlowTriageApp)),
-        ("tables", own(FrameTable)),
-        ("flows (main)", own(FlowsScreen)),
-        ("sources", own(SourcesScreen)),
-        ("flow detail", own(FlowScreen)),
-        ("filter bar", own(FilterBar)),
-        ("help", own(HelpScreen)),
-        ("messages", own(MessagesScreen)),
-        ("picker, note", own(LabelPicker)),
-        ("confirm", own(Confirm)),
-    ]
+    return keys.CONTEXTS
 
 
 def all_bindings() -> Iterator[tuple[str, Binding]]:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import polars as pl
 
-from engine.sanitize import sanitize
+from engine.core.sanitize import sanitize
 from tui import format as fmt
 
 Cell = tuple[str, str | None]  # text, component-class suffix for its style (None = plain)
@@ -104,7 +104,7 @@ FLOW_COLUMNS: tuple[Column, ...] = (
            measure=pl.col("reasons").str.len_chars().max()),
 )
 
-# ---- sources (engine.sources.SOURCE_SCHEMA) ----------------------------------------------
+# ---- sources (engine.detect.sources.SOURCE_SCHEMA) ----------------------------------------------
 
 
 def _source_verdict(row: dict, width: int) -> Cell:

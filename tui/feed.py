@@ -1,4 +1,4 @@
-"""Feeds of snapshots: what the app needs from engine.pipeline.Pipeline (`latest`,
+"""Feeds of snapshots: what the app needs from engine.live.pipeline.Pipeline (`latest`,
 `subscribe`, `start`, `stop`, `error`).
 
 SnapshotFeed is fed by hand (tests, screenshots); StartingPipeline wraps the real pipeline and
@@ -11,7 +11,7 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from engine.snapshot import Snapshot
+from engine.live.snapshot import Snapshot
 
 
 class SnapshotFeed:

@@ -7,35 +7,20 @@ screens only name the flow under the cursor.
 
 from __future__ import annotations
 
-import re
-
 from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
-from textual.binding import Binding
 from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Input, OptionList, Static
 from textual.widgets.option_list import Option
 
-from engine.sanitize import sanitize
+from engine.config.settings import CLASS_NAME
+from engine.core.sanitize import sanitize
+from tui import keys
 
 NEW_CLASS = "\0new"  # the picker's "new class" option id; never a valid class name
-# engine.labels.CLASS_NAME, repeated so that the picker can say what is wrong before any write
-CLASS_NAME = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
 NOTE_MAX = 500
-
-
-def feedback_bindings() -> list[Binding]:
-    """n / l / u / N / R, the same ids on the flows table and in the drill-down."""
-    return [
-        Binding("n", "label_normal", "Normal", tooltip="Mark the flow normal (a false positive)", id="label_normal"),
-        Binding("l", "label_pick", "Label", tooltip="Label the flow with a class (or a new one)", id="label_pick"),
-        Binding("u", "label_undo", "Undo", show=False, tooltip="Undo your last label or note", id="label_undo"),
-        Binding("N", "label_note", "Note", show=False, tooltip="Add a note to the flow", id="label_note"),
-        Binding("R", "app.retrain", "Retrain", show=False,
-                tooltip="Retrain on rule + analyst labels; swap the model in if not worse", id="retrain"),
-    ]
 
 
 class FeedbackActions:
@@ -66,7 +51,7 @@ class _Modal(ModalScreen):
     #box .hint { color: $text-muted; }
     #box .error { color: $error; }
     """
-    BINDINGS = [Binding("escape", "cancel", "Cancel", show=False, id="modal_cancel")]
+    BINDINGS = keys.MODAL
 
     def action_cancel(self) -> None:
         self.dismiss(None)
@@ -156,10 +141,7 @@ class NoteInput(_Modal):
 class Confirm(_Modal):
     """A yes/no question; dismisses with True or False."""
 
-    BINDINGS = [
-        Binding("y", "answer(True)", "Yes", id="confirm_yes"),
-        Binding("n,escape", "answer(False)", "No", id="confirm_no"),
-    ]
+    BINDINGS = keys.CONFIRM
 
     def __init__(self, question: str) -> None:
         super().__init__()

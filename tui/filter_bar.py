@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from rich.text import Text
 from textual.app import ComposeResult
-from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.message import Message
 from textual.widgets import Input, Label, Static
 
-from engine.sanitize import sanitize
+from engine.core.sanitize import sanitize
+from tui import keys
 
 
 class FilterBar(Vertical):
@@ -22,7 +22,7 @@ class FilterBar(Vertical):
     FilterBar .filter-error { height: auto; color: $error; display: none; }
     FilterBar .filter-error.-shown { display: block; }
     """
-    BINDINGS = [Binding("escape", "cancel", "Cancel", id="filter_cancel")]
+    BINDINGS = keys.FILTER_BAR
 
     class Submitted(Message):
         def __init__(self, bar: FilterBar, text: str) -> None:

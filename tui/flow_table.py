@@ -15,13 +15,13 @@ from rich.cells import cell_len, set_cell_size
 from rich.segment import Segment
 from rich.style import Style
 from textual import events
-from textual.binding import Binding
 from textual.cache import LRUCache
 from textual.geometry import Size
 from textual.message import Message
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
+from tui import keys
 from tui.columns import Column, layout
 from tui.format import fit
 from tui.view import SortKey, TableView, empty_view
@@ -54,15 +54,7 @@ class FrameTable(ScrollView, can_focus=True):
     FrameTable > .frame-table--bar { color: $warning; }
     FrameTable > .frame-table--empty { color: $text-muted; text-style: italic; }
     """
-    BINDINGS = [
-        Binding("up,k", "cursor_up", "Up", show=False, id="cursor_up"),
-        Binding("down,j", "cursor_down", "Down", show=False, id="cursor_down"),
-        Binding("pageup,ctrl+b", "page_up", "Page up", show=False, id="page_up"),
-        Binding("pagedown,ctrl+f", "page_down", "Page down", show=False, id="page_down"),
-        Binding("home,g", "first", "First row", show=False, id="first_row"),
-        Binding("end,G", "last", "Last row", show=False, id="last_row"),
-        Binding("enter", "activate", "Open", tooltip="Open the row: a flow's detail, a source's flows", id="open"),
-    ]
+    BINDINGS = keys.TABLE
 
     class CursorMoved(Message):
         def __init__(self, table: FrameTable, key: object | None, index: int) -> None:

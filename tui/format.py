@@ -10,7 +10,7 @@ from datetime import datetime
 
 from rich.cells import cell_len, set_cell_size
 
-from engine.sanitize import sanitize
+from engine.core.sanitize import sanitize
 
 ELLIPSIS = "\u2026"
 _EIGHTHS = " \u258f\u258e\u258d\u258c\u258b\u258a\u2589\u2588"

@@ -12,7 +12,7 @@ import shlex
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from engine.filters import PROTO_NUMBERS, Proto, format_filter
+from engine.filters.language import PROTO_NUMBERS, Proto, format_filter
 
 # nfdump prints shortened IPv6 with `..` (2001:db8..2); those are kept as printed.
 _ADDRESS = re.compile(r"^[0-9A-Fa-f:.]{2,45}$")

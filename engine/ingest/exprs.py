@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import polars as pl
 
-from engine.schema import FLOW_SCHEMA, PROTO_NAMES, TCP_FLAG_LETTERS
+from engine.core.schema import FLOW_SCHEMA, PROTO_NAMES, TCP_FLAG_LETTERS
 
 TS_FORMAT = "%Y-%m-%d %H:%M:%S%.f"
 # nfdump scales by powers of 1000 (K, M, G, T) and prints one decimal.

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import polars as pl
 
+from engine.core.schema import empty_flows
 from engine.ingest import exprs
-from engine.schema import empty_flows
 
 KEYS = (
     "first",

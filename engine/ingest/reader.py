@@ -7,8 +7,9 @@ from collections.abc import Iterable
 
 import polars as pl
 
+from engine.core.dumpfiles import codec_of, decompress
+from engine.core.schema import empty_flows
 from engine.ingest import csvfmt, detect, jsonfmt, text
-from engine.ingest.compress import codec_of, decompress
 from engine.ingest.lines import split_lines
 from engine.ingest.model import (
     BLANK,
@@ -22,7 +23,6 @@ from engine.ingest.model import (
     ReadResult,
     SkippedLine,
 )
-from engine.schema import empty_flows
 
 TEXT_FORMATS = ("line", "long", "extended", "biline", "bilong")
 CHUNK_BYTES = 16 << 20  # plain files are parsed in line-aligned slices this size, two at a time

@@ -13,16 +13,16 @@ from rich.table import Table
 from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
-from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Footer, Static
 
-from engine.sanitize import sanitize
-from engine.schema import FLOW_COLUMNS
-from engine.snapshot import Snapshot
+from engine.core.sanitize import sanitize
+from engine.core.schema import FLOW_COLUMNS
+from engine.live.snapshot import Snapshot
 from tui import format as fmt
-from tui.feedback import FeedbackActions, feedback_bindings
+from tui import keys
+from tui.feedback import FeedbackActions
 from tui.messages import Explained
 from tui.nfdump import nfdump_command
 
@@ -107,7 +107,7 @@ def render_detail(detail: object, indent: int = 0) -> Text:
 
 
 def render_explanation(detail: dict) -> tuple[Group, Group | None]:
-    """engine.detect.Detector.explain()'s dict as (the verdict, rules fired, class probabilities
+    """engine.detect.detector.Detector.explain()'s dict as (the verdict, rules fired, class probabilities
     with bars, nearest labelled neighbours, unknown keys generically; the features)."""
     parts: list = []
     head = Text()
@@ -159,15 +159,7 @@ def render_explanation(detail: dict) -> tuple[Group, Group | None]:
 
 
 class FlowScreen(FeedbackActions, Screen):
-    BINDINGS = [
-        Binding("q,backspace,escape", "back", "Back", id="back"),
-        Binding("c", "copy('src_addr')", "Copy src", id="copy_source"),
-        Binding("C", "copy('dst_addr')", "Copy dst", id="copy_destination"),
-        Binding("y", "copy_command", "Copy nfdump cmd", id="copy_command"),
-        *feedback_bindings(),
-        Binding("j", "scroll('down')", "Down", show=False, id="scroll_down"),
-        Binding("k", "scroll('up')", "Up", show=False, id="scroll_up"),
-    ]
+    BINDINGS = keys.FLOW_DETAIL
 
     app: FlowTriageApp
 

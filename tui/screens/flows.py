@@ -5,22 +5,22 @@ from __future__ import annotations
 import polars as pl
 from rich.text import Text
 from textual.app import ComposeResult
-from textual.binding import Binding
 from textual.widgets import Footer, Static
 
-from engine.sanitize import sanitize
-from engine.snapshot import Snapshot
+from engine.core.sanitize import sanitize
+from engine.live.snapshot import Snapshot
 from tui import format as fmt
+from tui import keys
 from tui.columns import FLOW_COLUMNS
-from tui.feedback import FeedbackActions, feedback_bindings
+from tui.feedback import FeedbackActions
 from tui.filter_bar import FilterBar
 from tui.flow_table import FrameTable
-from tui.screens.table_screen import TableScreen, sort_bindings
+from tui.screens.table_screen import TableScreen
 from tui.view import SortKey
 
 
 def compile_flow_filter(text: str) -> pl.Expr:
-    from engine.rules import compile_filter  # the rules helper's nfdump-filter compiler
+    from engine.detect.rules import compile_filter  # the rules helper's nfdump-filter compiler
 
     return compile_filter(text)
 
@@ -29,19 +29,7 @@ class FlowsScreen(FeedbackActions, TableScreen):
     COLUMNS = FLOW_COLUMNS
     ID_COLUMN = "flow_id"
     DEFAULT_SORT = SortKey("score", descending=True)
-    BINDINGS = [
-        Binding("slash", "filter", "Filter", tooltip="Filter flows (nfdump filter syntax)", id="filter"),
-        Binding("s", "sort_next", "Sort", tooltip="Sort by the next column", id="sort_next"),
-        Binding("r", "sort_reverse", "Rev", tooltip="Reverse the sort", id="sort_reverse"),
-        Binding("f", "toggle_follow", "Follow", tooltip="Keep the cursor on the top row", id="follow"),
-        Binding("tab", "app.show_sources", "Sources", tooltip="Per-source summaries", id="sources", priority=True),
-        Binding("q", "app.quit", "Quit", id="quit"),
-        Binding("x", "clear_filter", "Clear filter", show=False, id="clear_filter"),
-        Binding("c", "copy('src_addr')", "Copy source", show=False, id="copy_source"),
-        Binding("C", "copy('dst_addr')", "Copy destination", show=False, id="copy_destination"),
-        *feedback_bindings(),
-        *sort_bindings(FLOW_COLUMNS),
-    ]
+    BINDINGS = keys.FLOWS
 
     def compose(self) -> ComposeResult:
         yield Static(id="title")

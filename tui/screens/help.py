@@ -10,13 +10,11 @@ from textual.containers import VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Footer, Static
 
+from tui.keys import CONTEXTS, HELP
+
 
 class HelpScreen(Screen):
-    BINDINGS = [
-        Binding("q,backspace,escape,question_mark", "back", "Back", id="help_back"),
-        Binding("j", "scroll('down')", "Down", show=False, id="help_down"),
-        Binding("k", "scroll('up')", "Up", show=False, id="help_up"),
-    ]
+    BINDINGS = HELP
 
     def compose(self) -> ComposeResult:
         title = Text(" keys ", style="bold reverse")
@@ -30,15 +28,13 @@ class HelpScreen(Screen):
         self.query_one(VerticalScroll).focus()
 
     def _table(self) -> Table:
-        from tui.bindings import contexts
-
         keymap = self.app._keymap  # the keys in force, after [keys] remapping
         table = Table(box=None, pad_edge=False, expand=True, show_header=True, header_style="bold")
         table.add_column("key", no_wrap=True)
         table.add_column("action", ratio=1)
         table.add_column("id", style="dim", no_wrap=True)
         self.rows: list[tuple[str, str, str, str]] = []  # context, keys, action, id
-        for context, bindings in contexts():
+        for context, bindings in CONTEXTS:
             table.add_row(Text(context, style="bold underline"), Text(""), Text(""))
             for binding in bindings:
                 keys = keymap.get(binding.id, binding.key) if binding.id else binding.key

@@ -5,20 +5,16 @@ from __future__ import annotations
 
 from rich.text import Text
 from textual.app import ComposeResult
-from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Footer, Static
 
-from engine.sanitize import sanitize
+from engine.core.sanitize import sanitize
+from tui import keys
 
 
 class MessagesScreen(Screen):
-    BINDINGS = [
-        Binding("q,backspace,escape,m", "back", "Back", id="messages_back"),
-        Binding("j", "scroll('down')", "Down", show=False, id="messages_down"),
-        Binding("k", "scroll('up')", "Up", show=False, id="messages_up"),
-    ]
+    BINDINGS = keys.MESSAGES
 
     def __init__(self, messages: tuple[str, ...], error: str | None = None) -> None:
         super().__init__()

@@ -5,16 +5,16 @@ from __future__ import annotations
 import polars as pl
 from rich.text import Text
 from textual.app import ComposeResult
-from textual.binding import Binding
 from textual.widgets import Footer, Static
 
-from engine.sanitize import sanitize
-from engine.snapshot import Snapshot
+from engine.core.sanitize import sanitize
+from engine.live.snapshot import Snapshot
+from tui import keys
 from tui.columns import SOURCE_COLUMNS
 from tui.filter_bar import FilterBar
 from tui.flow_table import FrameTable
 from tui.nfdump import host_filter
-from tui.screens.table_screen import TableScreen, sort_bindings
+from tui.screens.table_screen import TableScreen
 from tui.view import SortKey
 
 
@@ -22,16 +22,7 @@ class SourcesScreen(TableScreen):
     COLUMNS = SOURCE_COLUMNS
     ID_COLUMN = "src_addr"
     DEFAULT_SORT = SortKey("score", descending=True)
-    BINDINGS = [
-        Binding("q,backspace,escape", "back", "Back", id="back"),
-        Binding("tab", "back", "Flows", show=False, id="sources", priority=True),
-        Binding("slash", "filter", "Filter", id="filter"),
-        Binding("s", "sort_next", "Sort", tooltip="Sort by the next column", id="sort_next"),
-        Binding("r", "sort_reverse", "Rev", tooltip="Reverse the sort", id="sort_reverse"),
-        Binding("x", "clear_filter", "Clear filter", show=False, id="clear_filter"),
-        Binding("c", "copy", "Copy address", show=False, id="copy_source"),
-        *sort_bindings(SOURCE_COLUMNS),
-    ]
+    BINDINGS = keys.SOURCES
 
     def compose(self) -> ComposeResult:
         yield Static(id="title")

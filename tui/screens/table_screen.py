@@ -7,11 +7,10 @@ from typing import TYPE_CHECKING
 
 import polars as pl
 from textual import on, work
-from textual.binding import Binding
 from textual.screen import Screen
 from textual.worker import Worker, WorkerState, get_current_worker
 
-from engine.snapshot import Snapshot
+from engine.live.snapshot import Snapshot
 from tui.columns import Column
 from tui.filter_bar import FilterBar
 from tui.flow_table import FrameTable
@@ -21,15 +20,6 @@ from tui.view import SortKey, build_view, empty_view
 if TYPE_CHECKING:
     from tui.app import FlowTriageApp
 
-DIGITS = "1234567890"
-
-
-def sort_bindings(columns: tuple[Column, ...]) -> list[Binding]:
-    """Digit keys sort by the n-th column (again: the other way); ids are sort_<column>."""
-    return [
-        Binding(digit, f"sort('{col.key}')", f"Sort by {col.header.strip()}", show=False, id=f"sort_{col.key}")
-        for digit, col in zip(DIGITS, columns, strict=False)
-    ]
 
 
 class TableScreen(Screen):

@@ -1,0 +1,108 @@
+"""Batch runs over archives of dumps: expand paths, read in rotation order, carry history.
+
+Shared by the `score`, `train`, `eval` and `sources` commands. Files are read one at a time
+(memory stays near one file plus a few minutes of history); flows of the previous minutes are
+handed to the detector as `history`, so a window that spans a rotation sees both files.
+Each directory is one exporter's rotation: files are ordered by name within their directory,
+and history never crosses from one directory to another.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from engine.core.errors import UserError
+from engine.core.sanitize import inert
+from engine.core.schema import FLOW_SCHEMA, SCORED_SCHEMA, conform
+
+# Twice the longest feature window (60 s, tumbling): a window that starts in the previous file
+# is complete, with slack for router flows whose ts_first lags the rotation.
+HISTORY = timedelta(seconds=120)
+_NOT_DUMPS = (".json", ".skops", ".part", ".sqlite", ".sqlite-wal", ".sqlite-shm")
+
+
+@dataclass(frozen=True)
+class FileFlows:
+    path: Path
+    flows: pl.DataFrame  # FLOW_SCHEMA, this file only
+    history: pl.DataFrame  # FLOW_SCHEMA, the minutes before this file's flows
+    skipped: tuple[Any, ...]  # engine.ingest.SkippedLine, bad lines only (not headers)
+    format: str | None
+
+
+def expand_paths(paths: Sequence[str | Path], *, glob: str = "*") -> list[Path]:
+    """Files as given plus the dumps inside given directories (matching `glob`, not hidden),
+    deduplicated, grouped by directory and sorted by name (rotation order for nfcapd names)."""
+    found: dict[Path, None] = {}
+    for raw in paths:
+        path = Path(raw)
+        if path.is_dir():
+            for child in path.iterdir():
+                if (
+                    child.is_file()
+                    and not child.name.startswith(".")
+                    and not child.name.endswith(_NOT_DUMPS)
+                    and fnmatch.fnmatch(child.name, glob)
+                ):
+                    found[child] = None
+        elif path.is_file():
+            found[path] = None
+        else:
+            raise UserError(f"{path}: no such file or directory")
+    if not found:
+        raise UserError(f"no dump files in {', '.join(str(p) for p in paths)}")
+    return sorted(found, key=lambda p: (str(p.parent), p.name))
+
+
+def iter_flows(paths: Sequence[Path], *, timezone: str = "local") -> Iterator[FileFlows]:
+    """Read each file whole, in the given order, with the flows of the minutes before it."""
+    from engine.ingest import read_dump  # imported late: commands load only what they use
+
+    empty = pl.DataFrame(schema=FLOW_SCHEMA)
+    history, directory = empty, None
+    for path in paths:
+        if path.parent != directory:  # another exporter: its past is not this one's
+            history, directory = empty, path.parent
+        try:
+            result = read_dump(path, final=True, timezone=timezone)
+        except OSError as exc:
+            raise UserError(f"{path}: cannot read: {exc.strerror or exc}") from None
+        flows = result.flows
+        yield FileFlows(path, flows, history, tuple(result.bad_lines), result.format)
+        if flows.height:
+            newest = flows["ts_first"].max()
+            history = pl.concat([history, flows]).filter(pl.col("ts_first") >= newest - HISTORY)
+
+
+def skipped_summary(item: FileFlows, *, show: int = 3) -> list[str]:
+    """Lines for stderr about skipped input lines (first few shown, inert)."""
+    if not item.skipped:
+        return []
+    lines = [f"  {len(item.skipped)} line(s) skipped in {inert(item.path.name)}"]
+    for bad in item.skipped[:show]:
+        lines.append(f"    line {bad.line}: {inert(bad.reason)}: {inert(bad.text[:80])}")
+    return lines
+
+
+def iter_scored(
+    paths: Sequence[Path], detector: Any, *, timezone: str = "local", rules: Any = None
+) -> Iterator[tuple[FileFlows, pl.DataFrame]]:
+    """Score each file with the flows before it as history; yields SCORED_SCHEMA frames.
+
+    `rules` (an engine.detect.rules.RuleSet) puts the names of the rules that fired into `reasons`.
+    """
+    extra = {} if rules is None else {"rules": rules}
+    for item in iter_flows(paths, timezone=timezone):
+        if item.flows.height:
+            scored = detector.score(item.flows, history=item.history, **extra)
+            scored = conform(scored, SCORED_SCHEMA)
+        else:
+            scored = pl.DataFrame(schema=SCORED_SCHEMA)
+        yield item, scored

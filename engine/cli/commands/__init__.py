@@ -1,0 +1,17 @@
+"""CLI subcommands, one module each; engine.cli.entry imports only the one being run.
+
+COMMAND_HELP is the one-line summary `flowtriage --help` lists without importing the modules.
+"""
+
+COMMAND_HELP: dict[str, str] = {
+    "parse": "read nfdump text dumps (any version/format) into canonical flow columns",
+    "rules": "list the configured rules (compiling each), or check a filter",
+    "score": "score dumps and write the suspicious flows (or all) to a file",
+    "train": "train a model from rule labels, analyst labels and an optional labels file",
+    "eval": "score dumps and compare with ground truth (confusion matrix, F1, ROC AUC, precision@n)",
+    "sources": "per-source summary of scored dumps (flows, bytes, peers, ports, suspicion)",
+    "watch": "watch a directory of rotating dumps (the TUI, or --headless)",
+    "demo": "the TUI on bundled sample dumps replayed as rotations (a first look)",
+    "labels": "list, export or import analysts' labels",
+}
+COMMAND_MODULES: tuple[str, ...] = tuple(COMMAND_HELP)

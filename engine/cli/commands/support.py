@@ -1,0 +1,54 @@
+"""What the batch commands share: the --model and --quiet options, a scored run with progress."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Iterator
+from pathlib import Path
+
+import polars as pl
+from rich.console import Console
+from rich.text import Text
+
+from engine.batch.plan import FileFlows, skipped_summary
+from engine.batch.run import ScoredRun
+from engine.batch.run import scored_run as _scored_run
+from engine.cli.console import file_progress, say
+from engine.config.settings import Config
+
+
+def add_model_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--model",
+        metavar="MODEL",
+        help="model file (.skops with its .json sidecar); default: [model] path in the "
+        "config, else the model a retrain made current, else the bundled model",
+    )
+
+
+def add_quiet_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "-q", "--quiet", action="store_true", help="no progress bar or per-file lines on stderr"
+    )
+
+
+def scored_run(
+    args: argparse.Namespace, config: Config, console: Console, *, analyst_labels: bool
+) -> ScoredRun:
+    """engine.batch.run.scored_run for a command: progress bar and each file's skipped lines
+    on the stderr console, version warnings printed there."""
+
+    def progress(
+        paths: list[Path], items: Iterator[tuple[FileFlows, pl.DataFrame]]
+    ) -> Iterator[tuple[FileFlows, pl.DataFrame]]:
+        with file_progress(paths, console, enabled=not args.quiet) as advance:
+            for item, scored in items:
+                yield item, scored
+                for line in skipped_summary(item):
+                    say(console, line)
+                advance(item.path)
+
+    return _scored_run(
+        args.paths, config, model=args.model, analyst_labels=analyst_labels,
+        warn=lambda line: console.print(Text(line)), wrap=progress,
+    )

@@ -1,0 +1,3 @@
+"""Configuration: read once, validated into typed values, errors naming file and key.
+Imports core, filters and ingest (to validate filters and time zones), nothing above.
+"""

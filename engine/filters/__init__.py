@@ -1,0 +1,2 @@
+"""The nfdump filter language: parse, compile to polars expressions, format. Imports only core.
+"""

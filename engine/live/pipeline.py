@@ -1,0 +1,357 @@
+"""The live pipeline: Tailer batches -> scorer -> output + checkpoint -> immutable Snapshots.
+
+Two threads, neither of them the caller's: a reader that polls the Tailer, and a scorer that
+scores each batch with the window context of the flows before it (across files), appends it to
+the sink, commits the checkpoints in the same step, and publishes a Snapshot. A bounded queue
+between them, and a byte budget per batch, keep memory flat when a burst of big dumps lands.
+
+Subscribers are called on the scorer thread with each new Snapshot; they must return quickly
+(the TUI posts a message). `latest` is always the newest Snapshot.
+"""
+
+from __future__ import annotations
+
+import collections
+import inspect
+import queue
+import threading
+import time
+from collections.abc import Callable
+from datetime import timedelta
+from pathlib import Path
+
+import polars as pl
+
+from engine.config.settings import Config
+from engine.core.sanitize import inert
+from engine.core.schema import SCORED_SCHEMA
+from engine.detect.features import HISTORY_SECONDS
+from engine.detect.rules import RuleSet
+from engine.live.sink import JsonlSink
+from engine.live.snapshot import Counters, Snapshot
+from engine.live.source_window import SourceWindow
+from engine.live.state import StateStore
+from engine.live.tail import Batch, Tailer
+
+HISTORY_MAX_ROWS = 1_000_000  # a flood must not turn window context into unbounded memory
+RETAIN_MAX_ROWS = 250_000  # hard cap on the retained view, whatever retain_seconds allows
+MESSAGES_KEPT = 200
+RATE_WINDOW = 10.0
+VIEW_SINK = "view"  # checkpoints of a watcher without an output file (the TUI)
+
+RETAINED_SCHEMA = {**SCORED_SCHEMA, "flow_id": pl.UInt64()}
+# With analysts' feedback: the vector key a label needs, and the model's own output (so that
+# applying labels again, after an undo, starts from what the model said).
+FEEDBACK_SCHEMA = {
+    **RETAINED_SCHEMA, "vector_key": pl.String(), "model_score": pl.Float64(),
+    "model_verdict": pl.String(), "model_reasons": pl.String(),
+}
+
+
+def _takes_rules(scorer) -> bool:
+    """Detector.score(flows, history, rules=...) names the rules that fired in `reasons`."""
+    try:
+        return "rules" in inspect.signature(scorer.score).parameters
+    except (TypeError, ValueError):
+        return False
+
+
+class Pipeline:
+    def __init__(
+        self,
+        directory: str | Path,
+        config: Config,
+        scorer,
+        *,
+        sink: JsonlSink | None = None,
+        keep_all: bool = False,
+        state_path: str | Path | None = None,
+        from_start: bool = False,
+        since: float | None = None,
+        queue_batches: int = 2,
+        feedback=None,
+    ):
+        self.directory = Path(directory)
+        self.config = config
+        self.keep_all = keep_all
+        self._scorer = scorer
+        self._sink = sink
+        # engine.feedback.suppress.Feedback: analysts' labels applied to every batch and, on request, to
+        # the retained flows. _lock orders that re-application with the scorer's own updates.
+        self.feedback = feedback
+        self._lock = threading.Lock()
+        self.state = StateStore(state_path or config.state_db_path, sink.name if sink else VIEW_SINK)
+        self._messages: collections.deque[str] = collections.deque(maxlen=MESSAGES_KEPT)
+        self._said = 0
+        if sink is not None:
+            note = sink.open(self.state.out_length())
+            if note:
+                self._say(note)
+        self.tailer = Tailer(
+            directory, config.watch, self.state, timezone=config.ingest.timezone,
+            from_start=from_start, since=since,
+        )
+        self._queue: queue.Queue[Batch] = queue.Queue(maxsize=queue_batches)
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self._subscribers: list[Callable[[Snapshot], None]] = []
+        self._changed = threading.Condition()
+        self._history_seconds = HISTORY_SECONDS
+        self._rules = RuleSet.from_config(config.rules)
+        self._history: pl.DataFrame | None = None
+        self._retained = pl.DataFrame(schema=FEEDBACK_SCHEMA if feedback else RETAINED_SCHEMA)
+        # every scored flow of the last retain_seconds, not only the retained (mostly flagged) ones
+        self._sources = SourceWindow(config.watch.retain_seconds, threshold=config.model.threshold,
+                                     max_pairs=config.watch.sources_max_pairs)
+        self._stopped = False
+        self._stop_lock = threading.Lock()
+        self._rate: collections.deque[tuple[float, int]] = collections.deque()
+        self._started_at = self._published_at = time.monotonic()
+        self._flows = 0
+        self._flagged = 0
+        self._skipped = 0
+        self._errors = 0
+        self.error: BaseException | None = None
+        self._latest = Snapshot(0, self._retained, self._sources.snapshot(), Counters(), tuple(self._messages))
+
+    def _say(self, text: str) -> None:
+        self._messages.append(inert(text))
+        self._said += 1
+
+    def messages_after(self, count: int) -> tuple[list[str], int]:
+        """Messages said after the first `count` (as far as still kept), and the new count."""
+        said, kept = self._said, list(self._messages)
+        return kept[max(0, len(kept) - (said - count)):], said
+
+    # -- public API ----------------------------------------------------------------------------
+
+    @property
+    def latest(self) -> Snapshot:
+        return self._latest
+
+    @property
+    def history(self) -> pl.DataFrame | None:
+        """The recent raw flows kept as window context (read-only by convention; None before any)."""
+        return self._history
+
+    @property
+    def scorer(self):
+        return self._scorer
+
+    def set_scorer(self, scorer) -> None:
+        """Swap the model; it scores from the next batch on (hot reload of a retrained model)."""
+        self._scorer = scorer
+
+    def reapply_feedback(self) -> None:
+        """After an analyst's label, undo or note: apply the labels again to the retained flows
+        and publish, so identical rows already on screen change too. Any thread."""
+        if self.feedback is None:
+            return
+        with self._lock:
+            self._retained = self.feedback.apply(self._retained).sort(
+                ["score", "ts_first"], descending=True
+            )
+            self._publish()
+
+    def subscribe(self, callback: Callable[[Snapshot], None]) -> Callable[[], None]:
+        """Call `callback(snapshot)` on the pipeline thread for every new Snapshot."""
+        self._subscribers.append(callback)
+        return lambda: self._subscribers.remove(callback)
+
+    def wait_for(self, predicate: Callable[[Snapshot], bool], timeout: float) -> Snapshot | None:
+        """Block until a published Snapshot satisfies `predicate` (tests, benches, scripts)."""
+        deadline = time.monotonic() + timeout
+        with self._changed:
+            while not predicate(self._latest):
+                left = deadline - time.monotonic()
+                if left <= 0 or self.error is not None or (self._stop.is_set() and not self.running):
+                    return None
+                self._changed.wait(min(left, 0.1))
+            return self._latest
+
+    @property
+    def running(self) -> bool:
+        return any(t.is_alive() for t in self._threads)
+
+    def start(self) -> Pipeline:
+        self.tailer.start()
+        self._threads = [
+            threading.Thread(target=self._guard, args=(self._read_loop,), name="flowtriage-read", daemon=True),
+            threading.Thread(target=self._guard, args=(self._score_loop,), name="flowtriage-score", daemon=True),
+        ]
+        for t in self._threads:
+            t.start()
+        return self
+
+    def stop(self, timeout: float | None = 30.0) -> None:
+        """Stop after the batch being scored; unscored read-ahead is read again next time.
+        Idempotent: a second call does nothing."""
+        with self._stop_lock:  # a concurrent second call waits for the first, then returns
+            if self._stopped:
+                return
+            self._stopped = True
+            self._stop.set()
+            self.tailer.wake()
+            for t in self._threads:
+                t.join(timeout)
+            self.tailer.stop()
+            if self._sink is not None:
+                self._sink.close()
+            self.state.close()
+        with self._changed:
+            self._changed.notify_all()
+
+    def __enter__(self) -> Pipeline:
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    # -- threads -------------------------------------------------------------------------------
+
+    def _guard(self, loop: Callable[[], None]) -> None:
+        try:
+            loop()
+        except BaseException as exc:  # noqa: BLE001 - reported to the owner, who decides
+            self.error = exc
+            self._say(f"pipeline stopped: {type(exc).__name__}: {exc}")
+            self._errors += 1
+            self._stop.set()
+            self._publish()
+
+    def _read_loop(self) -> None:
+        watch = self.config.watch
+        while not self._stop.is_set():
+            batch = self.tailer.poll(watch.batch_max_bytes)
+            if not batch.empty:
+                while not self._stop.is_set():
+                    try:
+                        self._queue.put(batch, timeout=0.2)  # backpressure: blocks while full
+                        break
+                    except queue.Full:
+                        continue
+            if not batch.more:
+                self.tailer.wait(watch.poll_interval)
+
+    def _score_loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                batch = self._queue.get(timeout=0.2)
+            except queue.Empty:
+                # idle: refresh counters (files seen, lag) about once a second when they change
+                if time.monotonic() - self._published_at >= 1.0 and self._counters() != self._latest.counters:
+                    with self._lock:
+                        self._publish()
+                continue
+            self._process(batch)
+
+    # -- one batch -------------------------------------------------------------------------------
+
+    def _process(self, batch: Batch) -> None:
+        scorer = self._scorer
+        threshold = self.config.model.threshold  # the same cut as `flowtriage score`
+        scored = None
+        if batch.flows.height:
+            extra = {"rules": self._rules} if _takes_rules(scorer) else {}
+            scored = scorer.score(batch.flows, history=self._history, **extra)
+            scored = scored.select(list(SCORED_SCHEMA)).with_columns(flow_id=batch.flow_ids)
+        with self._lock:
+            self._process_scored(batch, scored if batch.flows.height else None, threshold)
+
+    def _process_scored(self, batch: Batch, scored: pl.DataFrame | None, threshold: float) -> None:
+        length = None
+        if scored is not None:
+            if self.feedback is not None:  # alerts and counters see the analysts' corrections
+                scored = self.feedback.apply(scored, history=self._history)
+            self._remember(batch.flows)
+            flagged = scored["score"] >= threshold
+            if self._sink is not None:
+                out = scored.select(list(RETAINED_SCHEMA))  # the alert format stays as it was
+                length = self._sink.append(out if self.keep_all else out.filter(flagged))
+            self._flows += scored.height
+            self._flagged += int(flagged.sum())
+            self._rate.append((time.monotonic(), scored.height))
+            self._retain(scored, threshold)
+            self._summarize(scored)
+        elif self._sink is not None:
+            length = self._sink.length
+        self.state.commit(list(batch.checkpoints), length)
+        self._skipped += len(batch.skipped)
+        for text in batch.messages:
+            self._say(text)
+        self._publish()
+
+    def _remember(self, flows: pl.DataFrame) -> None:
+        """Keep the last few seconds of raw flows as window context for the next batch."""
+        joined = flows if self._history is None else pl.concat([self._history, flows])
+        newest = joined["ts_first"].max()
+        if newest is not None:
+            joined = joined.filter(pl.col("ts_first") >= newest - timedelta(seconds=self._history_seconds))
+        self._history = joined.tail(HISTORY_MAX_ROWS)
+
+    def _retain(self, scored: pl.DataFrame, threshold: float) -> None:
+        """The retain_top most suspicious flows, plus every flow flagged in the last retain_seconds
+        (of flow time), most suspicious first; one sort, no joins (this runs on every batch)."""
+        watch = self.config.watch
+        joined = pl.concat([self._retained, scored.select(self._retained.columns)]).sort(["score", "ts_first"], descending=True)
+        newest = joined["ts_first"].max()
+        recent = (pl.col("score") >= threshold) & (
+            pl.col("ts_first") >= newest - timedelta(seconds=watch.retain_seconds))
+        self._retained = (
+            joined.with_row_index("_rank")
+            .filter((pl.col("_rank") < watch.retain_top) | recent)
+            .drop("_rank")
+            .head(RETAIN_MAX_ROWS)
+        )
+
+    def _summarize(self, scored: pl.DataFrame) -> None:
+        overflowed = self._sources.overflowed
+        try:
+            self._sources.add(scored)
+        except Exception as exc:  # noqa: BLE001 - a summary bug must not stop the watcher
+            self._say(f"per-source summary failed: {exc}")
+        if self._sources.overflowed and not overflowed:
+            self._say(
+                f"per-source summary: more than {self._sources.max_pairs:,} distinct (source, peer/port) "
+                "pairs in the window; peers and dst_ports are lower bounds until they age out, "
+                "other columns stay exact")
+        elif overflowed and not self._sources.overflowed:
+            self._say("per-source summary: peers and dst_ports are exact again")
+
+    def _counters(self) -> Counters:
+        now = time.monotonic()
+        while self._rate and self._rate[0][0] < now - RATE_WINDOW:
+            self._rate.popleft()
+        span = min(RATE_WINDOW, max(now - self._started_at, 1e-3))
+        backlog = self.tailer.backlog_since
+        version = getattr(self._scorer, "version_", None) or type(self._scorer).__name__
+        return Counters(
+            files=self.tailer.files_seen,
+            newest_file=self.tailer.newest_file,
+            lag_seconds=max(0.0, time.time() - backlog) if backlog is not None else 0.0,
+            flows=self._flows,
+            flows_per_second=sum(n for _, n in self._rate) / span,
+            flagged=self._flagged,
+            skipped_lines=self._skipped,
+            errors=self._errors + self.tailer.errors,
+            model_version=str(version),
+        )
+
+    def _publish(self) -> None:
+        try:
+            sources = self._sources.snapshot()  # cached until the next batch
+        except Exception as exc:  # noqa: BLE001 - a summary bug must not stop the watcher
+            self._say(f"per-source summary failed: {exc}")
+            sources = pl.DataFrame()
+        snap = Snapshot(
+            self._latest.version + 1, self._retained, sources, self._counters(), tuple(self._messages)
+        )
+        self._published_at = time.monotonic()
+        with self._changed:
+            self._latest = snap
+            self._changed.notify_all()
+        for callback in list(self._subscribers):
+            try:
+                callback(snap)
+            except Exception as exc:  # noqa: BLE001 - one bad subscriber must not stop scoring
+                self._say(f"snapshot subscriber failed: {exc}")

@@ -1,0 +1,38 @@
+"""What the live pipeline publishes to its consumers (the TUI, tests): immutable snapshots.
+
+A snapshot is built off the consumer's thread and handed over whole; consumers never see a
+half-updated state and never lock. polars DataFrames are treated as immutable by convention:
+nobody mutates a frame after it is published.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import polars as pl
+
+
+@dataclass(frozen=True)
+class Counters:
+    files: int = 0                  # dump files seen
+    newest_file: str | None = None  # name of the newest dump read
+    lag_seconds: float = 0.0        # now minus the mtime of the oldest dump with unread text; 0 = caught up
+    flows: int = 0                  # flows scored since start
+    flows_per_second: float = 0.0   # recent scoring rate
+    flagged: int = 0                # flows at or above the threshold since start
+    skipped_lines: int = 0          # lines that were not flows (see messages)
+    errors: int = 0                 # files that could not be read, and other faults
+    model_version: str = ""
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    version: int
+    # Retained scored flows: the canonical columns, score/verdict/reasons, and `flow_id`
+    # (UInt64, stable for the flow's lifetime: the cursor follows it across sorts and updates).
+    flows: pl.DataFrame
+    # Per-source aggregates (engine.detect.sources.summarize_sources).
+    sources: pl.DataFrame
+    counters: Counters = field(default_factory=Counters)
+    # Recent human-readable messages: skipped lines with file:line and reason, read errors.
+    messages: tuple[str, ...] = ()
