@@ -67,15 +67,31 @@ def truth_xscan(flows: pl.DataFrame) -> pl.Series:
 
 
 def truth_nmap(flows: pl.DataFrame) -> pl.Series:
-    """sdft002: 172.16.1.11 scans 172.16.1.0/24, 192.168.1.0/24 and 10.0.2.0/24; its DNS with
-    8.8.8.8 (nmap's reverse lookups) is ordinary resolver traffic."""
+    """sdft002: 172.16.1.11 scans 172.16.1.0/24, 192.168.1.0/24 and 10.0.2.0/24 (and, in the
+    capture, 0.0.0.4); its DNS with 8.8.8.8 (nmap's reverse lookups) is ordinary resolver
+    traffic. Every other flow of the scanner is scan."""
     scanner = "172.16.1.11"
-    target = pl.lit(False)
-    for col in ("src_addr", "dst_addr"):
-        for prefix in ("172.16.1.", "192.168.1.", "10.0.2."):
-            target = target | (pl.col(col).str.starts_with(prefix) & (pl.col(col) != scanner))
-    scan = _either(scanner) & target
+    resolver = (pl.col("src_addr") == "8.8.8.8") | (pl.col("dst_addr") == "8.8.8.8")
+    scan = _either(scanner) & ~resolver
     return flows.select(pl.when(scan).then(pl.lit("scan")).otherwise(pl.lit("normal")).alias("label"))["label"]
+
+
+def truth_ctu(uniflows: str) -> Callable[[pl.DataFrame], pl.Series]:
+    """CTU-Normal-40: Stratosphere labels the inbound Internet probes 'Malicious'; per the
+    README a source is a port scan only when it touches many ports or hosts. Flows (both
+    directions) of a Malicious source that reaches at least three targets (address and port)
+    are scan; the single-port background probes, Benign and Background flows are normal."""
+    def truth(flows: pl.DataFrame) -> pl.Series:
+        raw = pl.read_csv(SHARED / uniflows)
+        bad = raw.filter(pl.col("label").str.starts_with("Malicious") & (pl.col("dir") == "fwd"))
+        scanners = (bad.group_by("src").agg(pl.struct("dst", "dport").n_unique().alias("targets"))
+                    .filter(pl.col("targets") >= 3)["src"].implode())
+        scan = pl.col("src_addr").is_in(scanners) | pl.col("dst_addr").is_in(scanners)
+        return flows.select(pl.when(scan).then(pl.lit("scan")).otherwise(pl.lit("normal")).alias("label"))["label"]
+    return truth
+
+
+SHARED = Path(os.environ.get("FLOWTRIAGE_SHARED", ROOT.parent / "shared" / "data"))
 
 
 @dataclass(frozen=True)
@@ -99,14 +115,15 @@ SOURCES: tuple[Source, ...] = (
            "answers. Truth: benign-dominated enterprise DNS, labelled normal (a competition "
            "network: red-team lookups may hide in it; no per-flow truth exists)."),
     Source("real-ctu-day008", "nfcapd", ("real-world/ctu_normal40_labeled/day008/nfcapd/nfcapd.202612041300",),
-           truth_all_normal, True,
+           truth_ctu("real-world/ctu_normal40_labeled/day008/ctu40_008.uniflows.csv"), True,
            "CTU-Normal-40 day 8 (stratosphereips/security-datasets-for-testing @ 1c90a369, GPL-2.0): "
            "one university host for 24 h with its Internet background, Zeek conn.log, one flow per "
-           "direction. Truth: Benign/Background per Stratosphere; the inbound 'External-Attack' "
-           "rows are single-port background probes from ~1,500 sources (README), not DNS attacks: "
-           "normal."),
+           "direction. Truth: Benign/Background per Stratosphere are normal; of the inbound "
+           "'Malicious' probes (~1,500 sources a day), the flows of a source that reaches three or "
+           "more targets (address and port) are scan (README: a port scan only when one source "
+           "touches many ports or hosts), the single-port background probes normal."),
     Source("real-ctu-day010", "nfcapd", ("real-world/ctu_normal40_labeled/day010/nfcapd/nfcapd.202612041300",),
-           truth_all_normal, True,
+           truth_ctu("real-world/ctu_normal40_labeled/day010/ctu40_010.uniflows.csv"), True,
            "CTU-Normal-40 day 10 (as day 8)."),
     Source("real-nmap", "nfcapd", ("real-world/sdft002_nmap_portscan/nfcapd/nfcapd.202612041300",),
            truth_nmap, True,
@@ -260,15 +277,17 @@ def build(source: Source, shared: Path, tmp: Path) -> list[str]:
 
 
 def main() -> int:
+    global SHARED
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--shared", type=Path, default=Path(os.environ.get("FLOWTRIAGE_SHARED", ROOT.parent / "shared" / "data")))
+    ap.add_argument("--shared", type=Path, default=None)
     ap.add_argument("--only", action="append", help="build only this corpus (repeatable)")
     args = ap.parse_args()
+    SHARED = args.shared or SHARED
     with tempfile.TemporaryDirectory() as tmp:
         for source in SOURCES:
             if args.only and source.name not in args.only:
                 continue
-            for line in build(source, args.shared, Path(tmp)):
+            for line in build(source, SHARED, Path(tmp)):
                 print(f"{source.name:<24} {line}")
     return 0
 

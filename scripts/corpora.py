@@ -19,8 +19,8 @@ import polars as pl
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from engine.feedback.labelsfile import join_labels  # noqa: E402
 from engine.ingest import read_flows  # noqa: E402
-from engine.labelsfile import join_labels  # noqa: E402
 
 SAMPLES = ROOT / "data" / "samples"
 SHAPES = ("nfpcapd", "routerlike")

@@ -27,8 +27,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from corpora import EVAL_ONLY, Segment, corpora, end_to_end, load_all, load_segment  # noqa: E402
 
-from engine.scope import Scope  # noqa: E402
-
 NORMAL = "normal"
 
 
@@ -37,7 +35,7 @@ def dns_expr() -> pl.Expr:
 
 
 def make_detector(**params):
-    from engine.detect import Detector
+    from engine.detect.detector import Detector
 
     return Detector(**params)
 
@@ -74,7 +72,6 @@ def line(res: dict) -> str:
 
 
 def main() -> int:
-    from engine.scope import fit_scoped, score_scoped
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--only", action="append", help="leave out only these corpora (repeatable)")
@@ -87,7 +84,7 @@ def main() -> int:
     ap.add_argument("--threshold", type=float, help="override the detector's threshold when scoring")
     ap.add_argument("--no-scope", action="store_true", help="score every flow (today's behaviour)")
     args = ap.parse_args()
-    scope = Scope(filter="any") if args.no_scope else Scope()
+    scope = None if args.no_scope else {"filter": "port 53", "icmp_errors": True, "prober_targets": 3}
     segments = load_all()
     for item in args.extra:
         name, directory = item.split("=", 1)
@@ -108,13 +105,16 @@ def main() -> int:
         t0 = time.perf_counter()
         if args.shipped:
             detector = _shipped(args.model)
+            detector.scope = scope
         else:
             train = [s for s in segments if s.corpus != name and s.corpus in corpora() and s.corpus not in EVAL_ONLY]
-            detector = fit_scoped(make_detector(), end_to_end([s.flows for s in train]), scope)
+            frame = pl.concat(end_to_end([s.flows for s in train]), how="vertical_relaxed")
+            detector = make_detector(scope=scope).fit(frame.drop("label"), frame["label"])
         if args.threshold is not None:
             detector.threshold = args.threshold
+            detector.calibration = None
         for seg in test:
-            scored = score_scoped(detector, seg.flows.drop("label"), scope).with_columns(label=seg.flows["label"])
+            scored = detector.score(seg.flows.drop("label")).with_columns(label=seg.flows["label"])
             res = summarise(name, seg.shape, scored)
             res["seconds"] = round(time.perf_counter() - t0, 1)
             results.append(res)
@@ -129,7 +129,7 @@ def main() -> int:
 
 
 def _shipped(model):
-    from engine.modelstore import BUNDLED_MODEL, load_model
+    from engine.models.store import BUNDLED_MODEL, load_model
 
     return load_model(model or BUNDLED_MODEL)
 
