@@ -83,3 +83,31 @@ def end_to_end(frames: list[pl.DataFrame]) -> list[pl.DataFrame]:
         shift = pl.lit(_SPACING * i) + (base - pl.lit(start).dt.truncate("1d"))
         out.append(frame.with_columns(ts_first=pl.col("ts_first") + shift, ts_last=pl.col("ts_last") + shift))
     return out
+
+
+# Calibration: the raw score at which the shipped model flags a flow is chosen so that, on real
+# benign traffic it was not trained on (out-of-fold scores from leaving each source out), at
+# most TARGET of the port-53 flows of every real benign source with enough of them are flagged.
+TARGET = 0.005
+MIN_CALIBRATION_FLOWS = 200
+
+
+def calibration_point(oof: pl.DataFrame, *, exclude: str | None = None, target: float = TARGET,
+                      min_flows: int = MIN_CALIBRATION_FLOWS) -> tuple[float, dict[str, float]]:
+    """(raw score that becomes the threshold, each source's own (1 - target) quantile).
+
+    `oof` has source, label, dns, score (raw: models without calibration) and reasons; only
+    real corpora's normal, in-scope port-53 flows count."""
+    normal = oof.filter(
+        pl.col("source").str.starts_with("real-") & (pl.col("label") == "normal") & pl.col("dns")
+        & ~pl.col("reasons").str.starts_with("out of scope")
+    )
+    if exclude is not None:
+        normal = normal.filter(pl.col("source") != exclude)
+    per_source = {}
+    for (source,), part in normal.group_by("source"):
+        if part.height >= min_flows:
+            # the smallest cut that flags at most `target` of this source (ties stay below it)
+            per_source[str(source)] = float(part["score"].quantile(1.0 - target, interpolation="higher"))
+    point = max(per_source.values()) if per_source else 0.5
+    return min(max(point + 1e-6, 0.5), 0.999), per_source

@@ -25,7 +25,15 @@ import polars as pl
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from corpora import EVAL_ONLY, Segment, corpora, end_to_end, load_all, load_segment  # noqa: E402
+from corpora import (  # noqa: E402
+    EVAL_ONLY,
+    Segment,
+    calibration_point,
+    corpora,
+    end_to_end,
+    load_all,
+    load_segment,
+)
 
 NORMAL = "normal"
 
@@ -82,6 +90,9 @@ def main() -> int:
     ap.add_argument("--oof", type=Path, help="write out-of-fold scores of normal flows here (parquet)")
     ap.add_argument("--json", type=Path, help="write the results here")
     ap.add_argument("--threshold", type=float, help="override the detector's threshold when scoring")
+    ap.add_argument("--calibrate-from", type=Path, metavar="OOF",
+                    help="set each left-out source's calibration point from these out-of-fold raw "
+                    "scores of the other real benign sources (scripts/corpora.py calibration_point)")
     ap.add_argument("--no-scope", action="store_true", help="score every flow (today's behaviour)")
     args = ap.parse_args()
     scope = None if args.no_scope else {"filter": "port 53", "icmp_errors": True, "prober_targets": 3}
@@ -110,6 +121,8 @@ def main() -> int:
             train = [s for s in segments if s.corpus != name and s.corpus in corpora() and s.corpus not in EVAL_ONLY]
             frame = pl.concat(end_to_end([s.flows for s in train]), how="vertical_relaxed")
             detector = make_detector(scope=scope).fit(frame.drop("label"), frame["label"])
+        if args.calibrate_from and not args.shipped:
+            detector.calibration, _ = calibration_point(pl.read_parquet(args.calibrate_from), exclude=name)
         if args.threshold is not None:
             detector.threshold = args.threshold
             detector.calibration = None
@@ -117,6 +130,7 @@ def main() -> int:
             scored = detector.score(seg.flows.drop("label")).with_columns(label=seg.flows["label"])
             res = summarise(name, seg.shape, scored)
             res["seconds"] = round(time.perf_counter() - t0, 1)
+            res["calibration"] = getattr(detector, "calibration", None)
             results.append(res)
             print(line(res), flush=True)
             oof.append(scored.select("score", "verdict", "label", "reasons", dns=dns_expr(),

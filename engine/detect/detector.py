@@ -360,6 +360,10 @@ class Detector:
             verdict = np.where(odd, len(classes), verdict)  # the code after classes_: anomaly
             lift = self.threshold + (1.0 - self.threshold) * (pct - cut) / max(1.0 - cut, 1e-9)
             score = np.where(odd, np.maximum(score, np.clip(lift, self.threshold, 1.0)), score)
+            # Out of depth: past every training flow's outlier score, an attack class would be
+            # invented; flag the flow as `anomaly` and leave the class to the analyst.
+            beyond = (verdict != normal_code) & (verdict != len(classes)) & (pct >= 1.0)
+            verdict = np.where(beyond, len(classes), verdict)
         return np.nan_to_num(score, nan=1.0, posinf=1.0, neginf=0.0), verdict, top, top_p
 
     def _calibrated(self, raw: np.ndarray) -> np.ndarray:
@@ -408,11 +412,13 @@ class Detector:
             verdict=pl.col("_v").replace_strict(list(range(len(names))), names,
                                                 return_dtype=pl.String),
             reasons=pl.format(
-                "clf:{} {}; outlier p{}",
+                "clf:{} {}; outlier p{}{}",
                 pl.col("_t").replace_strict(list(range(len(self.classes_))), self.classes_,
                                             return_dtype=pl.String),
                 pl.col("_tp").cast(pl.String),
                 pl.col("_pct").cast(pl.String),
+                pl.when((pl.col("_v") == len(self.classes_)) & (pl.col("_pct") >= 100.0))
+                .then(pl.lit(" (beyond all training flows: class withheld)")).otherwise(pl.lit("")),
             ),
         ).select("score", "verdict", "reasons")
         per_flow = distinct[rows[inverse]] if flows.height else distinct.clear()
