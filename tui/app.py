@@ -21,6 +21,7 @@ from textual.message import Message
 from textual.screen import Screen
 
 from engine.config.settings import Config
+from engine.core.dumpfiles import list_dumps
 from engine.core.errors import UserError
 from engine.core.sanitize import sanitize
 from engine.live.snapshot import Snapshot
@@ -433,7 +434,7 @@ class FlowTriageApp(App):
 
         pipeline = self.pipeline
         config = self.config
-        dumps = sorted(p for p in Path(pipeline.directory).glob(config.watch.glob) if p.is_file())
+        dumps = list_dumps(pipeline.directory, config.watch.glob, recursive=config.watch.recursive)
         if not dumps:
             self.post_message(Saved("retrain: no dumps in the watched directory", error=True))
             return

@@ -17,8 +17,9 @@ class RuleScorer:
 
     version_ = "rules-only"
 
-    def __init__(self, ruleset):
+    def __init__(self, ruleset, threshold: float = 0.5):
         self.ruleset = ruleset
+        self.threshold = threshold  # a rule of this severity or more flags its flows
 
     def score(self, flows: pl.DataFrame, history: pl.DataFrame | None = None) -> pl.DataFrame:
         hits = self.ruleset.apply(flows)

@@ -109,7 +109,7 @@ class Pipeline:
         self._history: pl.DataFrame | None = None
         self._retained = pl.DataFrame(schema=FEEDBACK_SCHEMA if feedback else RETAINED_SCHEMA)
         # every scored flow of the last retain_seconds, not only the retained (mostly flagged) ones
-        self._sources = SourceWindow(config.watch.retain_seconds, threshold=config.model.threshold,
+        self._sources = SourceWindow(config.watch.retain_seconds, threshold=scorer.threshold,
                                      max_pairs=config.watch.sources_max_pairs)
         self._stopped = False
         self._stop_lock = threading.Lock()
@@ -148,8 +148,13 @@ class Pipeline:
         return self._scorer
 
     def set_scorer(self, scorer) -> None:
-        """Swap the model; it scores from the next batch on (hot reload of a retrained model)."""
-        self._scorer = scorer
+        """Swap the model; it scores from the next batch on (hot reload of a retrained model).
+        Its threshold becomes the one cut for flagging, sources and analysts' labels."""
+        with self._lock:
+            self._scorer = scorer
+            self._sources.threshold = scorer.threshold
+            if self.feedback is not None:
+                self.feedback.set_threshold(scorer.threshold)
 
     def reapply_feedback(self) -> None:
         """After an analyst's label, undo or note: apply the labels again to the retained flows
@@ -258,7 +263,7 @@ class Pipeline:
 
     def _process(self, batch: Batch) -> None:
         scorer = self._scorer
-        threshold = self.config.model.threshold  # the same cut as `flowtriage score`
+        threshold = scorer.threshold  # the scorer's own cut: the same as `flowtriage score`
         scored = None
         if batch.flows.height:
             extra = {"rules": self._rules} if _takes_rules(scorer) else {}
@@ -294,8 +299,8 @@ class Pipeline:
     def _remember(self, flows: pl.DataFrame) -> None:
         """Keep the last few seconds of raw flows as window context for the next batch."""
         joined = flows if self._history is None else pl.concat([self._history, flows])
-        newest = joined["ts_first"].max()
-        if newest is not None:
+        if joined["ts_first"].max() is not None:
+            newest = pl.col("ts_first").max()
             joined = joined.filter(pl.col("ts_first") >= newest - timedelta(seconds=self._history_seconds))
         self._history = joined.tail(HISTORY_MAX_ROWS)
 
@@ -304,7 +309,7 @@ class Pipeline:
         (of flow time), most suspicious first; one sort, no joins (this runs on every batch)."""
         watch = self.config.watch
         joined = pl.concat([self._retained, scored.select(self._retained.columns)]).sort(["score", "ts_first"], descending=True)
-        newest = joined["ts_first"].max()
+        newest = pl.col("ts_first").max()
         recent = (pl.col("score") >= threshold) & (
             pl.col("ts_first") >= newest - timedelta(seconds=watch.retain_seconds))
         self._retained = (
@@ -355,7 +360,8 @@ class Pipeline:
             self._say(f"per-source summary failed: {exc}")
             sources = pl.DataFrame()
         snap = Snapshot(
-            self._latest.version + 1, self._retained, sources, self._counters(), tuple(self._messages)
+            self._latest.version + 1, self._retained, sources, self._counters(),
+            tuple(self._messages), float(self._scorer.threshold),
         )
         self._published_at = time.monotonic()
         with self._changed:

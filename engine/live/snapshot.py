@@ -37,3 +37,5 @@ class Snapshot:
     counters: Counters = field(default_factory=Counters)
     # Recent human-readable messages: skipped lines with file:line and reason, read errors.
     messages: tuple[str, ...] = ()
+    # The scorer's cut: a flow is flagged (and has an attack verdict) at score >= threshold.
+    threshold: float = 0.5

@@ -39,7 +39,7 @@ def run(args: argparse.Namespace, config: Config) -> int:
     if args.output:
         check_output(args.output)
     run_ = scored_run(args, config, console, analyst_labels=True)
-    threshold = config.model.threshold
+    threshold = run_.threshold
     kept: list[pl.DataFrame] = []
     total = flagged = 0
     for item, scored in run_.items:
