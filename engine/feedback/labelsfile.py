@@ -74,7 +74,7 @@ def read_labels(
             f"'{', '.join(FLOW_KEY)}' (found: {', '.join(raw.columns[1:])})"
         )
     bad = _BadRows(path, strict, warn)
-    labels = raw.select("_row", *(PROVENANCE_KEY if has_provenance else ()), "label")
+    labels = raw.select("_row", "label")
     if has_provenance:
         provenance = raw.select(
             dump_name_expr(pl.col("file").str.strip_chars()).alias("file"),
