@@ -93,21 +93,43 @@ MIN_CALIBRATION_FLOWS = 200
 
 
 def calibration_point(oof: pl.DataFrame, *, exclude: str | None = None, target: float = TARGET,
-                      min_flows: int = MIN_CALIBRATION_FLOWS) -> tuple[float, dict[str, float]]:
-    """(raw score that becomes the threshold, each source's own (1 - target) quantile).
+                      min_flows: int = MIN_CALIBRATION_FLOWS, threshold: float = 0.5
+                      ) -> tuple[dict[str, float], dict[str, float]]:
+    """({likeliest attack class: raw score that becomes the threshold}, each source's share
+    flagged at those cuts).
 
-    `oof` has source, label, dns, score (raw: models without calibration) and reasons; only
-    real corpora's normal, in-scope port-53 flows count."""
+    Starts every class at `threshold` and raises the cut of the class that flags most on the
+    source furthest over `target` until every real benign source with at least `min_flows`
+    normal port-53 flows (out-of-fold scores, in scope) has at most `target` of them flagged.
+    `oof` has source, label, dns, score (raw: models without calibration), verdict, reasons."""
     normal = oof.filter(
         pl.col("source").str.starts_with("real-") & (pl.col("label") == "normal") & pl.col("dns")
         & ~pl.col("reasons").str.starts_with("out of scope")
-    )
+    ).with_columns(top=pl.col("reasons").str.extract(r"clf:(\w+) "))
     if exclude is not None:
         normal = normal.filter(pl.col("source") != exclude)
-    per_source = {}
-    for (source,), part in normal.group_by("source"):
-        if part.height >= min_flows:
-            # the smallest cut that flags at most `target` of this source (ties stay below it)
-            per_source[str(source)] = float(part["score"].quantile(1.0 - target, interpolation="higher"))
-    point = max(per_source.values()) if per_source else 0.5
-    return min(max(point + 1e-6, 0.5), 0.999), per_source
+    sizes = normal.group_by("source").len().filter(pl.col("len") >= min_flows)
+    normal = normal.join(sizes, on="source")
+    cuts: dict[str, float] = {}
+
+    def flagged(frame: pl.DataFrame) -> pl.DataFrame:
+        cut = pl.col("top").replace_strict(cuts, default=threshold, return_dtype=pl.Float64)
+        return frame.filter((pl.col("score") >= cut) & (pl.col("verdict") != "anomaly"))
+
+    for _ in range(1000):
+        hits = flagged(normal)
+        over = (hits.group_by("source").agg(pl.len().alias("n"), pl.col("len").first())
+                .with_columns(excess=pl.col("n") - (pl.col("len") * target).floor())
+                .filter(pl.col("excess") > 0).sort("excess", descending=True))
+        if over.height == 0:
+            break
+        source, excess = over["source"][0], int(over["excess"][0])
+        mine = hits.filter(pl.col("source") == source)
+        worst = mine.group_by("top").len().sort("len", descending=True)["top"][0]
+        scores = mine.filter(pl.col("top") == worst)["score"].sort()
+        # raise the class's cut just past the `excess`-th lowest flagged score
+        cuts[worst] = min(float(scores[min(excess, scores.len()) - 1]) + 1e-6, 0.999)
+    hits = flagged(normal)
+    shares = {str(s): float(hits.filter(pl.col("source") == s).height / n)
+              for s, n in sizes.iter_rows()}
+    return cuts, shares

@@ -93,8 +93,13 @@ def main() -> int:
     ap.add_argument("--calibrate-from", type=Path, metavar="OOF",
                     help="set each left-out source's calibration point from these out-of-fold raw "
                     "scores of the other real benign sources (scripts/corpora.py calibration_point)")
+    ap.add_argument("--report", type=Path, metavar="OOF",
+                    help="no fits: print the figures of an --oof file at each source's calibration point "
+                    "(chosen from the other real benign sources' out-of-fold scores)")
     ap.add_argument("--no-scope", action="store_true", help="score every flow (today's behaviour)")
     args = ap.parse_args()
+    if args.report:
+        return report(pl.read_parquet(args.report), args.json)
     scope = None if args.no_scope else {"filter": "port 53", "icmp_errors": True, "prober_targets": 3}
     segments = load_all()
     for item in args.extra:
@@ -139,6 +144,27 @@ def main() -> int:
         pl.concat(oof).write_parquet(args.oof)
     if args.json:
         args.json.write_text(json.dumps(results, indent=1))
+    return 0
+
+
+def report(oof: pl.DataFrame, out: Path | None) -> int:
+    """Per source and shape, at the calibration point chosen without that source: a flow is
+    flagged when its raw score reaches the point (or it is an anomaly), caught when it is also
+    its class."""
+    results = []
+    for (name,), part in oof.sort("source").group_by("source", maintain_order=True):
+        point, _per = calibration_point(oof, exclude=str(name))
+        for (shape,), seg in part.group_by("shape", maintain_order=True):
+            cut = pl.col("reasons").str.extract(r"clf:(\w+) ").replace_strict(point, default=0.5, return_dtype=pl.Float64)
+            flagged = (pl.col("verdict") == "anomaly") | ((pl.col("verdict") != NORMAL) & (pl.col("score") >= cut))
+            scored = seg.with_columns(verdict=pl.when(flagged).then(pl.col("verdict")).otherwise(pl.lit(NORMAL)),
+                                      src_port=pl.when(pl.col("dns")).then(53).otherwise(0), dst_port=pl.lit(0))
+            res = summarise(str(name), str(shape), scored)
+            res["calibration"] = point
+            results.append(res)
+            print(f"{line(res)}  (cuts {', '.join(f'{k} {v:.3f}' for k, v in sorted(point.items()))})")
+    if out:
+        out.write_text(json.dumps(results, indent=1))
     return 0
 
 

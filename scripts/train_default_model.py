@@ -84,6 +84,7 @@ def calibrate(model: Path, oof: pl.DataFrame, target: float) -> None:
     from engine.models.store import load_model, read_metadata, save_model
 
     point, per_source = calibration_point(oof, target=target)
+    point = {k: round(v, 6) for k, v in point.items()}
     detector = load_model(model)
     detector.calibration = point
     meta = read_metadata(model)
@@ -93,13 +94,13 @@ def calibrate(model: Path, oof: pl.DataFrame, target: float) -> None:
     meta["calibration"] = {
         "raw_score_at_threshold": point,
         "target_share_flagged": target,
-        "per_source_quantile": per_source,
-        "how": "out-of-fold raw scores of the real benign corpora's normal port-53 flows "
-               "(each corpus left out of training in turn); the largest per-corpus "
-               f"{100 * (1 - target):.1f}th percentile",
+        "per_source_share_flagged": per_source,
+        "how": "per likeliest attack class, the lowest raw-score cuts at which every real benign "
+               "corpus's normal port-53 flows (out-of-fold: each corpus left out of training in "
+               "turn) are flagged at most at the target share",
     }
     save_model(detector, model, metadata=meta)
-    print(f"calibration {point:.4f}: {json.dumps(per_source)}")
+    print(f"calibration {json.dumps(point)}: out-of-fold share flagged {json.dumps(per_source)}")
 
 
 if __name__ == "__main__":

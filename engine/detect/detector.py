@@ -116,8 +116,9 @@ class Detector:
         self.scope = scope
         # [ingest] sampling: 0 = infer per dump file, 1 = unsampled, N = 1:N
         self.sampling = sampling
-        # the raw score (1 - P(normal)) that maps to `threshold`, chosen from held-out real
-        # benign traffic (scripts/train_default_model.py); None = raw scores as they are
+        # the raw score (1 - P(normal)) that maps to `threshold`, one for all or per likeliest
+        # attack class ({class: raw score}), chosen from held-out real benign traffic
+        # (scripts/train_default_model.py); None = raw scores as they are
         self.calibration = calibration
 
     @classmethod
@@ -354,7 +355,7 @@ class Detector:
         # so weighing the likeliest attack alone against normal misses it. On held-out
         # attackers this caught 0.920 -> 0.982 macro-F1 (nfpcapd shape) and flagged no more
         # normal flows; the verdict names the likeliest attack.
-        score = self._calibrated(np.clip(1.0 - normal_p, 0.0, 1.0))
+        score = self._calibrated(np.clip(1.0 - normal_p, 0.0, 1.0), top)
         normal_code = self.classes_.index(NORMAL) if NORMAL in self.classes_ else len(classes) + 1
         verdict = np.where(score >= self.threshold, top, normal_code)
         if self.outlier_ is not None:
@@ -369,14 +370,19 @@ class Detector:
             verdict = np.where(beyond, len(classes), verdict)
         return np.nan_to_num(score, nan=1.0, posinf=1.0, neginf=0.0), verdict, top, top_p
 
-    def _calibrated(self, raw: np.ndarray) -> np.ndarray:
-        """Raw scores mapped so that the calibration point lands on `threshold`, linearly on
-        each side (order kept: 0 stays 0, 1 stays 1)."""
-        c = getattr(self, "calibration", None)
-        if c is None or not 0.0 < c < 1.0:
+    def _calibrated(self, raw: np.ndarray, top: np.ndarray) -> np.ndarray:
+        """Raw scores mapped so that each row's calibration point (per likeliest attack class,
+        or one for all) lands on `threshold`, linearly on each side (0 stays 0, 1 stays 1)."""
+        cal = getattr(self, "calibration", None)
+        if cal is None or not len(raw):
             return raw
         t = self.threshold
-        return np.where(raw < c, raw * (t / c), t + (raw - c) * ((1.0 - t) / (1.0 - c)))
+        if isinstance(cal, dict):
+            cuts = np.array([float(cal.get(c, t)) for c in self.classes_])[top]
+        else:
+            cuts = np.full(len(raw), float(cal))
+        cuts = np.clip(cuts, 1e-6, 1.0 - 1e-6)
+        return np.where(raw < cuts, raw * (t / cuts), t + (raw - cuts) * ((1.0 - t) / (1.0 - cuts)))
 
     def _verdict_names(self) -> list[str]:
         """Verdict codes: classes_, then anomaly, then normal (used when no class is normal)."""

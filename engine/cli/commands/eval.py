@@ -98,11 +98,14 @@ def _format_scope_figures(fig: dict) -> str:
         lines.append(f"normal flows flagged, {label}: {share} ({f['flagged']} of {f['of']})")
     cal = fig.get("calibration")
     if cal:
-        per = ", ".join(f"{inert(k)} {v:.3f}" for k, v in sorted(cal.get("per_source_quantile", {}).items()))
+        per = ", ".join(f"{inert(k)} {v:.2%}" for k, v in sorted(cal.get("per_source_share_flagged", {}).items()))
+        cuts = cal.get("raw_score_at_threshold", {})
+        cuts_text = (", ".join(f"{inert(k)} {v:.3f}" for k, v in sorted(cuts.items())) if isinstance(cuts, dict)
+                     else f"{float(cuts):.3f}")
         lines.append(
-            f"threshold calibrated on real benign traffic the model did not train on: at most "
-            f"{cal.get('target_share_flagged', 0):.1%} of each source's port-53 flows flagged "
-            f"(raw score {cal.get('raw_score_at_threshold', 0):.3f}; per source: {per})"
+            f"threshold calibrated on real benign traffic the model did not train on: target at most "
+            f"{cal.get('target_share_flagged', 0):.1%} of each source's port-53 flows flagged; out of "
+            f"fold: {per or '-'} (raw-score cuts: {cuts_text or 'none needed'})"
         )
     else:
         lines.append("threshold not calibrated on real benign traffic (no calibration in the model's sidecar)")
