@@ -108,9 +108,13 @@ if __name__ == "__main__":
     parser.add_argument("--output", type=Path, default=ROOT / "engine" / "models" / "default.skops")
     parser.add_argument("--oof", type=Path, help="out-of-fold raw scores (scripts/realeval.py --oof)")
     parser.add_argument("--target", type=float, default=TARGET)
+    parser.add_argument("--skip-calibration", action="store_true", help="train only")
+    parser.add_argument("--calibrate-only", action="store_true",
+                        help="only (re)calibrate the model at --output (with --oof)")
     args = parser.parse_args()
     args.output.parent.mkdir(parents=True, exist_ok=True)
-    status = main(build_argv(args.output))
-    if status:
-        raise SystemExit(status)
+    if not args.calibrate_only:
+        status = main(build_argv(args.output))
+        if status or args.skip_calibration:
+            raise SystemExit(status)
     calibrate(args.output, pl.read_parquet(args.oof) if args.oof else out_of_fold(), args.target)

@@ -29,8 +29,11 @@ DEFAULT_FILTER = "port 53"
 DEFAULT_PROBER_TARGETS = 3
 # nfdump folds ICMP type/code into the destination port as type * 256 + code
 _UNREACH = {"ICMP": (3 * 256, 3 * 256 + 255), "ICMP6": (1 * 256, 1 * 256 + 255)}
-# a probe packet carries no DNS message: a bare SYN is 40-60 bytes, an empty datagram 28
-_PROBE_BPP = 60.0
+# a probe packet carries no DNS message: a bare SYN is 40-60 bytes (no ACK), a UDP probe at
+# most 44 (an empty datagram is 28; the shortest real DNS query is longer: a home client's
+# 57-59-byte lookups are no probes)
+_PROBE_TCP_BPP = 60.0
+_PROBE_UDP_BPP = 44.0
 
 IN_FILTER, ICMP_ERROR, PROBER, OUT = "filter", "icmp-error", "prober", "out"
 OUT_REASON = "out of scope: not DNS-relevant (no DNS verdict)"
@@ -98,10 +101,10 @@ class Scope:
             out = out.when(pl.col("_icmp")).then(pl.lit(ICMP_ERROR))
         if self.prober_targets > 0:
             flags = pl.col("tcp_flags").fill_null("")
+            per_packet = pl.col("bytes") / pl.max_horizontal(pl.col("packets"), pl.lit(1))
             probe = (
-                (pl.col("bytes") <= _PROBE_BPP * pl.max_horizontal(pl.col("packets"), pl.lit(1)))
-                & ~((pl.col("proto") == "TCP") & (flags.str.slice(3, 1) == "A"))
-                & pl.col("proto").is_in(["TCP", "UDP"])
+                ((pl.col("proto") == "TCP") & (per_packet <= _PROBE_TCP_BPP) & (flags.str.slice(3, 1) != "A"))
+                | ((pl.col("proto") == "UDP") & (per_packet <= _PROBE_UDP_BPP))
             )
             probes = base.filter(probe)
             probers = (

@@ -165,3 +165,13 @@ def test_expanded_scope_is_named_in_reasons():
     scored = score_scoped(Recorder().score, df, Scope())
     assert scored["reasons"][1].startswith("scope:prober; ")
     assert not scored["reasons"][0].startswith("scope:")
+
+
+def test_short_dns_lookups_of_a_home_client_are_no_probes():
+    # a real ISP minute (chrispassas nfcapd.sample): a CPE client's 57-59-byte lookups to its
+    # resolvers from random ports, beside its web flows
+    lookups = [{"src_addr": "192.168.0.70", "src_port": 3000 + i, "dst_addr": f"189.40.198.{81 + i % 2}",
+                "bytes": 59} for i in range(6)]
+    df = flows(*lookups, {"proto": "TCP", "src_addr": "192.168.0.70", "dst_addr": "157.240.216.61",
+                          "dst_port": 443, "tcp_flags": "...A....", "packets": 6, "bytes": 437})
+    assert Scope().classify(df).to_list() == [IN_FILTER] * 6 + [OUT]
