@@ -6,14 +6,14 @@ of them port 53) repeated on `--copies` other days, as one extended file. Each c
 runs the real command as a user runs it (`python -m engine score DUMP --all -o OUT.parquet`,
 a fresh process each time, imports included); the median of `--repeat` runs is reported.
 
-- today: `[scope] filter = "any"` and `[ingest] sampling = 1`: every flow through features and
-  models, no sampling inference: the code path before scope existed;
+- today: `[scope] filter = "any"`: every flow through features and models, the code path
+  before scope existed (sampling is inferred both ways, so in-scope flows can be compared);
 - scoped: the shipped defaults (`port 53`, ICMP errors about DNS pairs, port-53 probers).
 
 It also checks what scope promises: every in-scope flow gets the same verdict and score both
 ways (its window context is the same), and no out-of-scope flow is flagged.
 
-    python bench/scope.py [--copies 40] [--repeat 3]
+    python bench/scope.py [--copies 40] [--repeat 3] [--dump DUMP.txt]
 """
 
 from __future__ import annotations
@@ -31,24 +31,29 @@ OUT = ROOT / "bench" / "out"
 SOURCE = ROOT / "data" / "samples" / "real-isp-minute" / "routerlike"
 TRAILER = (b"Summary:", b"Time window:", b"Total flows processed:", b"Sys:")
 CONFIGS = {
-    "today": '[scope]\nfilter = "any"\n[ingest]\ntimezone = "UTC"\nsampling = 1\n',
+    "today": '[scope]\nfilter = "any"\n[ingest]\ntimezone = "UTC"\n',
     "scoped": '[ingest]\ntimezone = "UTC"\n',
 }
 
 
-def build_dump(copies: int) -> Path:
+def build_dump(copies: int, source: Path | None = None) -> Path:
+    """`source` (an extended dump, plain or .gz; default the bundled ISP minute) repeated on
+    `copies` other days."""
     OUT.mkdir(parents=True, exist_ok=True)
-    path = OUT / f"scope-bench-{copies}x.txt"
+    if source is None:
+        (source,) = sorted(SOURCE.glob("*.txt.gz"))
+    path = OUT / f"scope-bench-{source.name.split('.')[0]}-{copies}x.txt"
     if path.exists():
         return path
-    (source,) = sorted(SOURCE.glob("*.txt.gz"))
-    lines = gzip.decompress(source.read_bytes()).split(b"\n")
+    raw = source.read_bytes()
+    lines = (gzip.decompress(raw) if source.suffix == ".gz" else raw).split(b"\n")
     header, body = lines[0], b"\n".join(ln for ln in lines[1:] if ln and not ln.startswith(TRAILER))
+    first = lines[1][:11]  # "YYYY-MM-DD " of the first flow
     with open(path, "wb") as fh:
         fh.write(header + b"\n")
         for k in range(copies):
-            day = f"2023-{1 + k // 28:02d}-{1 + k % 28:02d} ".encode()
-            fh.write(body.replace(b"2023-01-25 ", day) + b"\n")
+            day = f"{first[:4].decode()}-{1 + k // 28:02d}-{1 + k % 28:02d} ".encode()
+            fh.write(body.replace(first, day) + b"\n")
     return path
 
 
@@ -66,10 +71,12 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--copies", type=int, default=40)
     ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--dump", type=Path, help="an extended dump to repeat instead of the bundled ISP minute "
+                    "(e.g. `nfdump -r nfcapd-large-bz2 -o extended`: 100k sampled transit flows, 1%% DNS)")
     args = ap.parse_args()
     import polars as pl
 
-    dump = build_dump(args.copies)
+    dump = build_dump(args.copies, args.dump)
     times: dict[str, list[float]] = {name: [] for name in CONFIGS}
     outs: dict[str, Path] = {}
     for _ in range(args.repeat):
