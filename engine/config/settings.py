@@ -49,6 +49,7 @@ class ConfigError(ValueError):
 class IngestConfig:
     timezone: str = "local"
     max_decompressed_ratio: float = 500.0
+    sampling: int = 0
 
 
 @dataclass(frozen=True)
@@ -74,6 +75,13 @@ class ModelConfig:
     classifier: str = "forest"
     outlier: str = "iforest"
     outlier_percentile: float = 99.9
+
+
+@dataclass(frozen=True)
+class ScopeConfig:
+    filter: str = "port 53"
+    icmp_errors: bool = True
+    prober_targets: int = 3
 
 
 @dataclass(frozen=True)
@@ -119,6 +127,7 @@ class Config:
     ingest: IngestConfig = field(default_factory=IngestConfig)
     watch: WatchConfig = field(default_factory=WatchConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
+    scope: ScopeConfig = field(default_factory=ScopeConfig)
     labels: LabelsConfig = field(default_factory=LabelsConfig)
     tui: TuiConfig = field(default_factory=TuiConfig)
     keys: dict[str, str] = field(default_factory=dict)
@@ -147,6 +156,7 @@ _SECTIONS = {
     "ingest": IngestConfig,
     "watch": WatchConfig,
     "model": ModelConfig,
+    "scope": ScopeConfig,
     "labels": LabelsConfig,
     "tui": TuiConfig,
 }
@@ -300,9 +310,25 @@ def _database(v: str) -> str | None:
     return "is a directory; give a file name" if v and Path(v).expanduser().is_dir() else None
 
 
+def _scope_filter(v: str) -> str | None:
+    """A scope filter compiles (its message carries the caret and position); "any" scores
+    every flow."""
+    if not v.strip():
+        return 'empty filter (use "any" to give every flow a DNS verdict)'
+    try:
+        compile_filter(v)
+    except FilterError as exc:
+        return f"bad filter: {exc}"
+    return None
+
+
+def _whole(v: int) -> str | None:
+    return None if isinstance(v, int) and not isinstance(v, bool) and v >= 0 else "expected a whole number >= 0"
+
+
 # section -> key -> check; every value read from a file passes its check or load fails
 _CHECKS: dict[str, dict[str, Callable[[Any], str | None]]] = {
-    "ingest": {"timezone": _timezone, "max_decompressed_ratio": _ratio},
+    "ingest": {"timezone": _timezone, "max_decompressed_ratio": _ratio, "sampling": _whole},
     "watch": {
         "state_db": _database, "glob": _non_empty, "observer": _one_of(OBSERVERS), "poll_interval": _positive,
         "settle_seconds": _non_negative, "retain_top": _positive, "retain_seconds": _positive,
@@ -318,6 +344,7 @@ _CHECKS: dict[str, dict[str, Callable[[Any], str | None]]] = {
         "source_window_seconds": _positive, "analyst_weight": _positive,
         "holdout_fraction": _open_unit,
     },
+    "scope": {"filter": _scope_filter, "prober_targets": _whole},
     "tui": {"theme": _theme, "refresh_hz": _positive},
 }
 

@@ -30,6 +30,7 @@ from engine.core.schema import SCORED_SCHEMA
 from engine.detect.features import HISTORY_SECONDS
 from engine.detect.rules import RuleSet
 from engine.detect.scorer import score_or_skip
+from engine.detect.scope import OUT_REASON
 from engine.live.sink import JsonlSink
 from engine.live.snapshot import Counters, Snapshot
 from engine.live.source_window import SourceWindow
@@ -62,6 +63,13 @@ def _storage_reason(exc: BaseException) -> str:
         where = f"{exc.filename}: " if exc.filename else ""
         return f"{where}{exc.strerror or exc}"
     return f"state database: {exc}"
+
+
+def in_scope_count(scored: pl.DataFrame) -> int:
+    """Flows of a scored batch that got a DNS verdict (engine.detect.scope)."""
+    if "reasons" not in scored.columns:
+        return scored.height
+    return int((~scored["reasons"].fill_null("").str.starts_with(OUT_REASON)).sum())
 
 
 def _takes_rules(scorer) -> bool:
@@ -126,6 +134,7 @@ class Pipeline:
         self._started_at = self._published_at = time.monotonic()
         self._flows = 0
         self._flagged = 0
+        self._dns_flows = 0
         self._skipped = 0
         self._errors = 0
         self.error: BaseException | None = None
@@ -324,6 +333,7 @@ class Pipeline:
                 out = scored.select(list(RETAINED_SCHEMA))  # the alert format stays as it was
                 alerts = out if self.keep_all else out.filter(flagged)
             self._flows += scored.height
+            self._dns_flows += int(in_scope_count(scored))
             self._flagged += int(flagged.sum())
             self._rate.append((time.monotonic(), scored.height))
             self._retain(scored, threshold)
@@ -416,6 +426,7 @@ class Pipeline:
             newest_file=self.tailer.newest_file,
             lag_seconds=max(0.0, time.time() - backlog) if backlog is not None else 0.0,
             flows=self._flows,
+            dns_flows=self._dns_flows,
             flows_per_second=sum(n for _, n in self._rate) / span,
             flagged=self._flagged,
             skipped_lines=self._skipped,
