@@ -29,8 +29,8 @@ from engine.core.sanitize import inert
 from engine.core.schema import SCORED_SCHEMA
 from engine.detect.features import HISTORY_SECONDS
 from engine.detect.rules import RuleSet
-from engine.detect.scorer import score_or_skip
 from engine.detect.scope import OUT_REASON
+from engine.detect.scorer import score_or_skip
 from engine.live.sink import JsonlSink
 from engine.live.snapshot import Counters, Snapshot
 from engine.live.source_window import SourceWindow
