@@ -14,25 +14,33 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Protocol
 
+import polars as pl
 from rich.text import Text
 from textual import work
 from textual.app import App, SystemCommand
 from textual.message import Message
 from textual.screen import Screen
+from textual.theme import BUILTIN_THEMES
 
 from engine.config.settings import Config
 from engine.core.dumpfiles import list_dumps
 from engine.core.errors import UserError
 from engine.core.sanitize import sanitize
+from engine.core.schema import ANOMALY
+from engine.detect.rules import RuleSet
 from engine.live.snapshot import Snapshot
+from engine.models.registry import rollback
+from engine.models.store import list_versions
 from tui import format as fmt
 from tui import keys
+from tui.bindings import check_keymap
 from tui.feed import StartingPipeline
 from tui.feedback import Confirm, LabelPicker, NoteInput
 from tui.nfdump import is_address
 from tui.screens.drilldown import Explainer, FlowScreen
 from tui.screens.flows import FlowsScreen
 from tui.screens.help import HelpScreen
+from tui.screens.messages import MessagesScreen
 from tui.screens.sources import SourcesScreen
 from tui.screens.table_screen import TableScreen
 
@@ -40,10 +48,6 @@ from tui.screens.table_screen import TableScreen
 def check_tui_config(config: Config) -> dict[str, str]:
     """Refuse a [tui] theme or a [keys] binding id that does not exist (before any pipeline
     starts); returns the keymap to apply."""
-    from textual.theme import BUILTIN_THEMES
-
-    from tui.bindings import check_keymap
-
     if config.tui.theme not in BUILTIN_THEMES:
         raise UserError(
             f"[tui] theme {config.tui.theme!r} is not a theme; choose one of {', '.join(sorted(BUILTIN_THEMES))}"
@@ -258,8 +262,6 @@ class FlowTriageApp(App):
             return None
         flows = self.snapshot.flows if self.snapshot is not None else None
         if flows is not None and "flow_id" in flows.columns and row.get("flow_id") is not None:
-            import polars as pl
-
             found = flows.filter(pl.col("flow_id") == row["flow_id"])
             if found.height:
                 return found.row(0, named=True)
@@ -331,8 +333,6 @@ class FlowTriageApp(App):
         feedback = self._feedback_for(row)
         if feedback is None:
             return
-        from engine.core.schema import ANOMALY
-
         classes = [c for c in feedback.store.vocabulary() if c != ANOMALY]
         full = self.full_row(row)
         what = f"{full.get('src_addr')}:{full.get('src_port')} → {full.get('dst_addr')}:{full.get('dst_port')}"
@@ -428,6 +428,8 @@ class FlowTriageApp(App):
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="retrain", description="retrain")
     def _retrain(self, feedback: Any) -> None:
+        # Late (start-up time): retraining imports scikit-learn, which `watch --rules-only`
+        # otherwise never loads.
         from engine.feedback.retrain import retrain
 
         pipeline = self.pipeline
@@ -471,8 +473,6 @@ class FlowTriageApp(App):
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="retrain", description="rollback")
     def _rollback(self, version: str | None) -> None:
-        from engine.models.registry import rollback
-
         try:
             path, model = rollback(self.config.model_dir_path, version)
         except Exception as exc:  # noqa: BLE001
@@ -486,8 +486,6 @@ class FlowTriageApp(App):
         self.post_message(Saved(f"model {path.stem} is current (rolled back)"))
 
     def model_versions(self) -> list[str]:
-        from engine.models.store import list_versions
-
         try:
             return [v.path.stem for v in list_versions(self.config.model_dir_path)]
         except OSError:
@@ -500,8 +498,6 @@ class FlowTriageApp(App):
             self.push_screen(SourcesScreen())
 
     def action_messages(self) -> None:
-        from tui.screens.messages import MessagesScreen
-
         if not isinstance(self.screen, MessagesScreen):
             latest = self._incoming or self.snapshot
             self.push_screen(MessagesScreen(latest.messages if latest else (), self.feed_error))
@@ -583,12 +579,7 @@ def explainer_of(scorer: Any, config: Config | None = None, pipeline: Any = None
         return None
     extra: dict[str, Any] = {}
     if config is not None and "rules" in inspect.signature(explain).parameters:
-        try:
-            from engine.detect.rules import RuleSet
-
-            extra["rules"] = RuleSet.from_config(config.rules)
-        except ImportError:
-            pass
+        extra["rules"] = RuleSet.from_config(config.rules)
 
     def explainer(flows, retained):
         history = getattr(pipeline, "history", None) if pipeline is not None else None
