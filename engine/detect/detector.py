@@ -163,7 +163,7 @@ class Detector:
         if configured == 1 or flows.height == 0:
             return flows, history, pl.Series("rate", [1] * flows.height, dtype=pl.Int64)
         rates = rates_for(flows, configured)
-        if int(rates.max() or 1) <= 1:
+        if _max_rate(rates) <= 1:
             return flows, history, rates
         out = unsample(flows, rates)
         if history is not None and history.height:
@@ -433,7 +433,7 @@ class Detector:
             ),
         ).select("score", "verdict", "reasons")
         per_flow = distinct[rows[inverse]] if flows.height else distinct.clear()
-        if flows.height and int(rates.max() or 1) > 1:
+        if flows.height and _max_rate(rates) > 1:
             per_flow = per_flow.with_columns(
                 reasons=pl.when(pl.lit(rates) > 1).then(pl.format("{}; sampled 1:{}", pl.col("reasons"), pl.lit(rates)))
                 .otherwise(pl.col("reasons")))
@@ -491,3 +491,9 @@ class Detector:
             if why[i] == "out":
                 out[-1].update(score=0.0, verdict=NORMAL, note=OUT_REASON)
         return out
+
+
+def _max_rate(rates: pl.Series) -> int:
+    """The highest sampling rate of a batch (1 when none)."""
+    top = rates.max()
+    return int(top) if isinstance(top, int | float) else 1

@@ -12,6 +12,8 @@ below MIN_RATE.)
 
 from __future__ import annotations
 
+from typing import overload
+
 import numpy as np
 import polars as pl
 
@@ -35,6 +37,10 @@ def infer_rates(flows: pl.DataFrame) -> pl.Series:
     return flows["file"].replace_strict(rates, default=1, return_dtype=pl.Int64).alias("rate")
 
 
+@overload
+def unsample(flows: pl.DataFrame, rate: int | pl.Series) -> pl.DataFrame: ...
+@overload
+def unsample(flows: None, rate: int | pl.Series) -> None: ...
 def unsample(flows: pl.DataFrame | None, rate: int | pl.Series) -> pl.DataFrame | None:
     """`flows` with packets and bytes divided by the rate (at least one packet; bytes keep their
     per-packet size), or unchanged where the rate is 1."""

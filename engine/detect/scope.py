@@ -19,6 +19,7 @@ models and are never given a DNS attack verdict (`normal`, score 0, reasons say 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import polars as pl
@@ -89,7 +90,7 @@ class Scope:
             lf = own
         lf = lf.with_columns(_in=self.expr.fill_null(False))
         base = lf.collect()
-        out = pl.when(pl.col("_in")).then(pl.lit(IN_FILTER))
+        out: Any = pl.when(pl.col("_in")).then(pl.lit(IN_FILTER))  # a growing when/then chain
         if self.icmp_errors:
             lo_hi = [(pl.col("proto") == p) & pl.col("dst_port").is_between(lo, hi) for p, (lo, hi) in _UNREACH.items()]
             base = base.with_columns(

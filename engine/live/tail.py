@@ -28,6 +28,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import polars as pl
 
@@ -181,7 +182,7 @@ class Tailer:
         self.max_line = min(MAX_LINE_BYTES, max(watch.batch_max_bytes // 2, 1))
         self._files: dict[tuple[int, int], _File] = {}
         self._wake = threading.Event()
-        self._observer = None
+        self._observer: Any = None  # a watchdog observer (imported late, see _schedule)
         self._dir_problem: str | None = None
         self._file_problems: dict[str, str] = {}
         self._messages: list[str] = []
@@ -229,10 +230,10 @@ class Tailer:
             self._observer = None
         if not self.directory.is_dir():
             return  # the scan reports it, and schedules again when it reappears
-        if self.watch.observer == "polling":
-            observer = PollingObserver(timeout=self.watch.poll_interval)
-        else:
-            observer = Observer()
+        observer: Any = (
+            PollingObserver(timeout=self.watch.poll_interval)
+            if self.watch.observer == "polling" else Observer()
+        )
         try:
             observer.schedule(_Wake(self._wake), str(self.directory), recursive=self.watch.recursive)
             observer.daemon = True
@@ -283,7 +284,7 @@ class Tailer:
         """Every matching regular file, by identity; None when the directory cannot be listed."""
         try:
             if self.watch.recursive:
-                names = []
+                names: list[str] = []
                 for root, _dirs, files in os.walk(self.directory, onerror=_raise):
                     names.extend(os.path.join(root, n) for n in files)
             else:
@@ -552,6 +553,7 @@ class Tailer:
         old offset between two looks, the size alone would not tell.)"""
         if not f.head_len:
             return True
+        assert f.fd is not None  # only an open file has a head to compare
         return fingerprint(os.pread(f.fd, f.head_len, 0)) == (f.head_len, f.head_sha)
 
     def _read_compressed(self, f: _File, budget: int, now: float, frames, checkpoints, skipped) -> int:
@@ -566,6 +568,7 @@ class Tailer:
                     return 0
                 if isinstance(claimed, Exception):
                     return self._broken(f, claimed, checkpoints)
+            assert f.uid is not None  # claimed above
             if f.done:  # the twin was read to its end already
                 checkpoints.append(Checkpoint(f.uid, f.cursor.to_json(), f.head_len, f.head_sha, True))
                 return 0
@@ -675,7 +678,7 @@ class Tailer:
         ]
         candidates += self._records.values()
         hashes: dict[int, str] = {}  # one sha256 per distinct length, not per candidate
-        best = None
+        best: FileRecord | _File | None = None
         for c in candidates:
             if c.head_len == 0 or c.head_len > len(head):
                 continue
@@ -685,7 +688,7 @@ class Tailer:
                     continue
             if c.head_len not in hashes:
                 hashes[c.head_len] = fingerprint(head[: c.head_len])[1]
-            if hashes[c.head_len] == c.head_sha and (best is None or c.uid > best.uid):
+            if hashes[c.head_len] == c.head_sha and (best is None or (c.uid or 0) > (best.uid or 0)):
                 best = c
         return best
 
@@ -700,6 +703,7 @@ class Tailer:
             self._note(f"{f.path}: {len(bad)} line(s) skipped; first at line "
                        f"{first.line}: {first.reason}")
         if result.flows.height:
+            assert f.uid is not None  # a file is claimed before it is parsed
             frames.append(result.flows.with_columns(
                 flow_id=pl.lit(f.uid << 32, pl.UInt64) + pl.col("line").cast(pl.UInt64)))
             self.newest_file = f.path

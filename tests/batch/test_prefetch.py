@@ -32,7 +32,8 @@ def _run(config, prefetch: bool) -> tuple[list[str], list[pl.DataFrame]]:
     run = scored_run([str(p) for p in DUMPS], config, analyst_labels=True, prefetch=prefetch)
     names, frames = [], []
     for item, scored in run.items:
-        names.append(item.path.name)
+        if item.last:  # a file comes as its chunks and then an empty item that ends it
+            names.append(item.path.name)
         frames.append(scored)
     return names, frames
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import argparse
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -96,21 +96,28 @@ def apart_in_time(frames: list[pl.DataFrame]) -> list[pl.DataFrame]:
     twice. A directory that overlaps an earlier one moves forward by whole days (windows stay
     aligned) to after everything before it; the rest keep their times."""
     out: list[pl.DataFrame] = []
-    end = None
+    spans: list[tuple[datetime, datetime]] = []
+    end: datetime | None = None
     for frame in frames:
         if frame.height == 0:
             out.append(frame)
             continue
-        lo, hi = frame["ts_first"].min(), frame["ts_last"].max()
-        overlaps = any(o.height and not (hi < o["ts_first"].min() or lo > o["ts_last"].max()) for o in out)
+        lo, hi = _span(frame)
+        overlaps = any(not (hi < o_lo or lo > o_hi) for o_lo, o_hi in spans)
         if overlaps and end is not None:
-            days = (end - lo).days + 1
-            shift = timedelta(days=days)
+            shift = timedelta(days=(end - lo).days + 1)
             frame = frame.with_columns(pl.col("ts_first") + shift, pl.col("ts_last") + shift)
-            hi = frame["ts_last"].max()
+            lo, hi = _span(frame)
         out.append(frame)
+        spans.append((lo, hi))
         end = hi if end is None or hi > end else end
     return out
+
+
+def _span(frame: pl.DataFrame) -> tuple[datetime, datetime]:
+    """The first ts_first and the last ts_last of a non-empty frame."""
+    lo, hi = frame.select(pl.col("ts_first").min(), pl.col("ts_last").max()).row(0)
+    return lo, hi
 
 
 def label_sources(

@@ -74,17 +74,24 @@ def run(args: argparse.Namespace, config: Config) -> int:
 
 
 def run_headless(session: Session, out: str) -> int:
-    from engine.live.sink import JsonlSink  # late: start-up time, as in session_of
-
-    directory, config = session.directory, session.config
-    pipeline, _scorer = session.open(sink=JsonlSink(out))
-    feedback = pipeline.feedback
+    # A stop asked for while the model loads (seconds) is honoured once it has: the handler
+    # goes in first, so a service manager's SIGTERM at start-up ends the watcher cleanly.
     stopping = threading.Event()
 
     def on_signal(signum, frame):
         stopping.set()
 
     previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        from engine.live.sink import JsonlSink  # late: start-up time, as in session_of
+
+        pipeline, _scorer = session.open(sink=JsonlSink(out))
+    except BaseException:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+        raise
+    directory, config = session.directory, session.config
+    feedback = pipeline.feedback
     shown = 0
     try:
         pipeline.start()
@@ -97,7 +104,7 @@ def run_headless(session: Session, out: str) -> int:
         )
         last_status = time.monotonic()
         while not stopping.is_set() and pipeline.error is None:
-            if stopping.wait(1.0):
+            if stopping.wait(0.2):  # messages reach the log within 0.2 s of being said
                 break
             shown = _messages(pipeline, shown)
             if time.monotonic() - last_status >= STATUS_EVERY:
