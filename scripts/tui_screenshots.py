@@ -26,8 +26,9 @@ from engine.config.settings import load_config  # noqa: E402
 from engine.ingest import read_flows  # noqa: E402
 from engine.live.replay import sample_dumps  # noqa: E402
 from engine.live.snapshot import Counters, Snapshot  # noqa: E402
-from tui.app import FlowTriageApp, explainer_of  # noqa: E402
+from tui.app import FlowTriageApp  # noqa: E402
 from tui.feed import SnapshotFeed  # noqa: E402
+from tui.models import explainer_of  # noqa: E402
 
 
 def score(flows: pl.DataFrame, config):

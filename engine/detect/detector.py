@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import hashlib
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import polars as pl
@@ -48,6 +48,9 @@ from engine.detect.features import (
     seed_features,
 )
 from engine.detect.outlier import make_outlier
+
+if TYPE_CHECKING:
+    from engine.detect.rules import RuleSet
 
 FEATURE_SETS = ("context", "seed")
 _CHUNK = 250_000  # rows per model call: bounds memory on large batches
@@ -77,6 +80,10 @@ def _class_weights(labels: np.ndarray, weight: np.ndarray) -> np.ndarray:
 
 
 class Detector:
+    """Keeps the engine.detect.scorer.Scorer contract (score, explain, version_)."""
+
+    version_: str = ""  # fit() names the model; "" only before a first fit
+
     def __init__(
         self,
         classifier: str = "forest",
@@ -307,7 +314,7 @@ class Detector:
         return [*self.classes_, ANOMALY, NORMAL]
 
     def score(self, flows: pl.DataFrame, history: pl.DataFrame | None = None,
-              rules: Any = None) -> pl.DataFrame:
+              rules: RuleSet | None = None) -> pl.DataFrame:
         """`flows` + score (0..1), verdict and reasons, same rows in the same order.
 
         Models, verdicts and reason texts are computed once per distinct feature row and
@@ -348,7 +355,7 @@ class Detector:
     # -- explain --------------------------------------------------------------------------
 
     def explain(self, flows: pl.DataFrame, history: pl.DataFrame | None = None,
-                rules: Any = None, neighbours: int = 5) -> list[dict]:
+                rules: RuleSet | None = None, neighbours: int = 5) -> list[dict] | None:
         """Drill-down detail per flow: features and window context, rules fired, class
         probabilities, detector percentile and the nearest labelled training flows."""
         X = self._matrix(flows, history)

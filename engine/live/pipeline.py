@@ -12,7 +12,6 @@ Subscribers are called on the scorer thread with each new Snapshot; they must re
 from __future__ import annotations
 
 import collections
-import inspect
 import queue
 import threading
 import time
@@ -27,6 +26,7 @@ from engine.core.sanitize import inert
 from engine.core.schema import SCORED_SCHEMA
 from engine.detect.features import HISTORY_SECONDS
 from engine.detect.rules import RuleSet
+from engine.detect.scorer import Scorer
 from engine.live.sink import JsonlSink
 from engine.live.snapshot import Counters, Snapshot
 from engine.live.source_window import SourceWindow
@@ -48,20 +48,12 @@ FEEDBACK_SCHEMA = {
 }
 
 
-def _takes_rules(scorer) -> bool:
-    """Detector.score(flows, history, rules=...) names the rules that fired in `reasons`."""
-    try:
-        return "rules" in inspect.signature(scorer.score).parameters
-    except (TypeError, ValueError):
-        return False
-
-
 class Pipeline:
     def __init__(
         self,
         directory: str | Path,
         config: Config,
-        scorer,
+        scorer: Scorer,
         *,
         sink: JsonlSink | None = None,
         keep_all: bool = False,
@@ -135,10 +127,10 @@ class Pipeline:
         return self._history
 
     @property
-    def scorer(self):
+    def scorer(self) -> Scorer:
         return self._scorer
 
-    def set_scorer(self, scorer) -> None:
+    def set_scorer(self, scorer: Scorer) -> None:
         """Swap the model; it scores from the next batch on (hot reload of a retrained model)."""
         self._scorer = scorer
 
@@ -252,8 +244,8 @@ class Pipeline:
         threshold = self.config.model.threshold  # the same cut as `flowtriage score`
         scored = None
         if batch.flows.height:
-            extra = {"rules": self._rules} if _takes_rules(scorer) else {}
-            scored = scorer.score(batch.flows, history=self._history, **extra)
+            # rules: the names of the rules that fired go into `reasons` (the Scorer contract)
+            scored = scorer.score(batch.flows, history=self._history, rules=self._rules)
             scored = scored.select(list(SCORED_SCHEMA)).with_columns(flow_id=batch.flow_ids)
         with self._lock:
             self._process_scored(batch, scored if batch.flows.height else None, threshold)
@@ -324,7 +316,7 @@ class Pipeline:
             self._rate.popleft()
         span = min(RATE_WINDOW, max(now - self._started_at, 1e-3))
         backlog = self.tailer.backlog_since
-        version = getattr(self._scorer, "version_", None) or type(self._scorer).__name__
+        version = self._scorer.version_ or type(self._scorer).__name__
         return Counters(
             files=self.tailer.files_seen,
             newest_file=self.tailer.newest_file,

@@ -12,12 +12,11 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from engine.config.settings import Config
 from engine.core.errors import UserError
 from engine.detect.rules import RuleSet
-from engine.detect.scorer import RuleScorer
+from engine.detect.scorer import RuleScorer, Scorer
 from engine.feedback.suppress import Feedback
 from engine.live.pipeline import Pipeline
 from engine.live.replay import Replayer, sample_dumps
@@ -58,12 +57,12 @@ class Session:
         if requested and not Path(requested).is_file():
             raise UserError(f"{requested}: no such model file")
 
-    def scorer(self) -> Any:
+    def scorer(self) -> Scorer:
         if self.rules_only:
             return RuleScorer(RuleSet.from_config(self.config.rules))
         return load_scorer(self.config, self.model)
 
-    def open(self, sink: JsonlSink | None = None) -> tuple[Pipeline, Any]:
+    def open(self, sink: JsonlSink | None = None) -> tuple[Pipeline, Scorer]:
         """Load the scorer and build the pipeline (not started); returns (pipeline, scorer)."""
         scorer = self.scorer()
         try:

@@ -26,7 +26,7 @@ class BytesScorer:
         self.cut = cut
         self.calls: list[tuple[int, int, set[str]]] = []  # (flows, history rows, history files)
 
-    def score(self, flows: pl.DataFrame, history: pl.DataFrame | None = None) -> pl.DataFrame:
+    def score(self, flows: pl.DataFrame, history: pl.DataFrame | None = None, rules=None) -> pl.DataFrame:
         files = set(history["file"].unique()) if history is not None else set()
         self.calls.append((flows.height, 0 if history is None else history.height, files))
         return flows.with_columns(
@@ -34,6 +34,9 @@ class BytesScorer:
             verdict=pl.when(pl.col("bytes") > self.cut).then(pl.lit("amplification")).otherwise(pl.lit("normal")),
             reasons=pl.lit("bytes"),
         )
+
+    def explain(self, flows: pl.DataFrame, history: pl.DataFrame | None = None, rules=None) -> None:
+        return None  # the Scorer contract: nothing beyond `reasons`
 
 
 def config(tmp_path, **watch) -> Config:

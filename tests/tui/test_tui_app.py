@@ -332,7 +332,8 @@ async def test_the_ui_shows_while_the_pipeline_is_still_being_built():
     from tui.feed import StartingPipeline
 
     release = threading.Event()
-    inner = SnapshotFeed()
+    inner = SnapshotFeed()  # stands in for the pipeline: publishes by hand, keeps no labels
+    inner.feedback = None
 
     def build():
         release.wait(10)

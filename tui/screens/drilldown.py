@@ -3,7 +3,6 @@ window, and the nfdump command that shows it from the binary files."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -29,7 +28,6 @@ from tui.nfdump import nfdump_command
 if TYPE_CHECKING:
     from tui.app import FlowTriageApp
 
-Explainer = Callable[[pl.DataFrame, pl.DataFrame | None], list[dict]]
 NEIGHBOURS_SHOWN = 8
 
 
