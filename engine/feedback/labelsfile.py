@@ -73,7 +73,7 @@ def read_labels(
             f"'{', '.join(FLOW_KEY)}' (found: {', '.join(raw.columns[1:])})"
         )
     bad = _BadRows(path, strict, warn)
-    labels = raw.select("_row", "label")
+    labels = raw.select("_row", *(PROVENANCE_KEY if has_provenance else ()), "label")
     if has_provenance:
         labels = labels.with_columns(
             dump_name(pl.col("file").str.strip_chars()).alias("file"),
