@@ -3,6 +3,7 @@ window, and the nfdump command that shows it from the binary files."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -34,8 +35,8 @@ NEIGHBOURS_SHOWN = 8
 def _value(value: object) -> str:
     if isinstance(value, float):
         return f"{value:.4g}"
-    if hasattr(value, "strftime"):
-        return fmt.stamp(value)  # type: ignore[arg-type]
+    if isinstance(value, datetime):
+        return fmt.stamp(value)
     return sanitize(value)
 
 

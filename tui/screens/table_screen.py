@@ -10,6 +10,7 @@ from textual import on, work
 from textual.screen import Screen
 from textual.worker import Worker, WorkerState, get_current_worker
 
+from engine.filters.language import FilterError
 from engine.live.snapshot import Snapshot
 from tui.columns import Column
 from tui.filter_bar import FilterBar
@@ -142,11 +143,11 @@ class TableScreen(Screen):
         text = text.strip()
         try:
             predicate = self.compile_filter(text) if text else None
-        except Exception as exc:  # FilterError from the rules compiler, or a sources filter
-            position = getattr(exc, "position", None)
-            if not self.filter_bar.is_open:
-                self.filter_bar.open(text)
-            self.filter_bar.show_error(position, getattr(exc, "reason", None) or str(exc))
+        except FilterError as exc:  # the nfdump filter compiler says where and why
+            self._filter_refused(text, exc.position, exc.reason or str(exc))
+            return False
+        except Exception as exc:  # noqa: BLE001 - any other filter's error, shown, not fatal
+            self._filter_refused(text, None, str(exc))
             return False
         self.filter_text = text
         self.predicate = predicate
@@ -155,6 +156,11 @@ class TableScreen(Screen):
         self.request_view()
         self.view_changed()
         return True
+
+    def _filter_refused(self, text: str, position: int | None, reason: str) -> None:
+        if not self.filter_bar.is_open:
+            self.filter_bar.open(text)
+        self.filter_bar.show_error(position, reason)
 
     @on(FilterBar.Submitted)
     def _filter_submitted(self, event: FilterBar.Submitted) -> None:

@@ -11,6 +11,7 @@ from engine.cli.console import inert, say, stderr_console
 from engine.config.settings import Config
 from engine.core.output import FORMATS, check_output, write_frame
 from engine.core.schema import SCORED_SCHEMA
+from engine.detect.incidents import IncidentTracker
 
 
 def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
@@ -20,7 +21,8 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
         help="score dumps and write the suspicious flows (or all) to a file",
         description="Score nfdump text dumps (files or directories, read in name order with "
         "window context carried across rotations) and write the canonical columns plus "
-        "score, verdict and reasons.",
+        "score, verdict, reasons and incident (the id of the flow's incident, see "
+        "`flowtriage incidents`; empty for flows in none).",
     )
     parser.add_argument("paths", nargs="+", metavar="FILE", help="dump files or directories")
     parser.add_argument(
@@ -40,9 +42,13 @@ def run(args: argparse.Namespace, config: Config) -> int:
         check_output(args.output)
     run_ = scored_run(args, config, console, analyst_labels=True)
     threshold = config.model.threshold
+    # the incident of each flagged flow, as `flowtriage incidents` groups them
+    tracker = IncidentTracker(threshold)
     kept: list[pl.DataFrame] = []
     total = flagged = 0
     for item, scored in run_.items:
+        ids, _events = tracker.add(scored)
+        scored = scored.with_columns(ids)
         suspicious = scored.filter(pl.col("score") >= threshold)
         kept.append(scored if args.all else suspicious)
         total += scored.height
@@ -52,7 +58,7 @@ def run(args: argparse.Namespace, config: Config) -> int:
             f"{inert(item.path.name)}: {scored.height} flows, {suspicious.height} suspicious"
             + (f", {len(item.skipped)} lines skipped" if item.skipped else ""),
         )
-    out = pl.concat(kept) if kept else pl.DataFrame(schema=SCORED_SCHEMA)
+    out = pl.concat(kept) if kept else pl.DataFrame(schema={**SCORED_SCHEMA, "incident": pl.String})
     write_frame(out, args.output)
     say(
         console,
