@@ -20,6 +20,7 @@ The id is a hash of (class, anchor, first flow time): the same dumps give the sa
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -318,6 +319,38 @@ class IncidentTracker:
         what it retains, not every incident since start)."""
         for name in [n for n, i in self.incidents.items() if i.closed and i.last_seen < before]:
             del self.incidents[name]
+
+    # ---- across restarts (the headless watcher's exactly-once incident events) -----------
+
+    def to_state(self) -> str:
+        """The open incidents and the clock as JSON (closed ones were already reported)."""
+        def one(i: Incident) -> dict:
+            return {
+                "id": i.id, "cls": i.cls, "anchor": i.anchor, "client": i.anchor_is_client,
+                "first": i.first_seen.isoformat(), "last": i.last_seen.isoformat(),
+                "flows": i.flows, "packets": i.packets, "bytes": i.bytes, "max_score": i.max_score,
+                "peers": sorted(i.peers), "capped": i.peers_capped,
+                "per_10s": [[b, n] for b, n in i.per_10s.items()],
+                "per_minute": [[b, n] for b, n in i.per_minute.items()],
+            }
+        return json.dumps({
+            "clock": self.clock.isoformat() if self.clock else None,
+            "open": [one(i) for i in self.incidents.values() if not i.closed],
+        })
+
+    def restore(self, state: str) -> None:
+        """Continue from to_state(): the same events follow as if the run had not stopped."""
+        data = json.loads(state)
+        self.clock = datetime.fromisoformat(data["clock"]) if data.get("clock") else None
+        for d in data.get("open", []):
+            incident = Incident(
+                d["id"], d["cls"], d["anchor"], bool(d["client"]), datetime.fromisoformat(d["first"]),
+                datetime.fromisoformat(d["last"]), d["flows"], d["packets"], d["bytes"],
+                float(d["max_score"]), set(d["peers"]), bool(d["capped"]),
+                {int(b): int(n) for b, n in d["per_10s"]}, {int(b): int(n) for b, n in d["per_minute"]},
+            )
+            self.incidents[incident.id] = incident
+            self._open[(incident.cls, incident.anchor)] = incident.id
 
     # ---- views -------------------------------------------------------------------------
 

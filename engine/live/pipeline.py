@@ -16,7 +16,7 @@ import queue
 import threading
 import time
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import polars as pl
@@ -25,9 +25,10 @@ from engine.config.settings import Config
 from engine.core.sanitize import inert
 from engine.core.schema import SCORED_SCHEMA
 from engine.detect.features import HISTORY_SECONDS
+from engine.detect.incidents import IncidentEvent, IncidentTracker
 from engine.detect.rules import RuleSet
 from engine.detect.scorer import Scorer
-from engine.live.sink import JsonlSink
+from engine.live.sink import EventSink, JsonlSink
 from engine.live.snapshot import Counters, Snapshot
 from engine.live.source_window import SourceWindow
 from engine.live.state import StateStore
@@ -39,7 +40,7 @@ MESSAGES_KEPT = 200
 RATE_WINDOW = 10.0
 VIEW_SINK = "view"  # checkpoints of a watcher without an output file (the TUI)
 
-RETAINED_SCHEMA = {**SCORED_SCHEMA, "flow_id": pl.UInt64()}
+RETAINED_SCHEMA = {**SCORED_SCHEMA, "flow_id": pl.UInt64(), "incident": pl.String()}
 # With analysts' feedback: the vector key a label needs, and the model's own output (so that
 # applying labels again, after an undo, starts from what the model said).
 FEEDBACK_SCHEMA = {
@@ -56,6 +57,7 @@ class Pipeline:
         scorer: Scorer,
         *,
         sink: JsonlSink | None = None,
+        incident_sink: EventSink | None = None,
         keep_all: bool = False,
         state_path: str | Path | None = None,
         from_start: bool = False,
@@ -95,6 +97,17 @@ class Pipeline:
         # every scored flow of the last retain_seconds, not only the retained (mostly flagged) ones
         self._sources = SourceWindow(config.watch.retain_seconds, threshold=config.model.threshold,
                                      max_pairs=config.watch.sources_max_pairs)
+        # flagged flows grouped into incidents as they are scored (same grouping as `incidents`)
+        self._incidents = IncidentTracker(config.model.threshold)
+        self._incident_sink = incident_sink
+        if incident_sink is not None:  # headless: continue the incidents the events file has
+            length, tracker = self.state.incident_state()
+            note = incident_sink.open(length)
+            if note:
+                self._say(note)
+            if tracker and not from_start:
+                self._incidents.restore(tracker)
+        self._incident_table = self._incidents.table()
         self._stopped = False
         self._stop_lock = threading.Lock()
         self._rate: collections.deque[tuple[float, int]] = collections.deque()
@@ -189,6 +202,8 @@ class Pipeline:
             self.tailer.stop()
             if self._sink is not None:
                 self._sink.close()
+            if self._incident_sink is not None:
+                self._incident_sink.close()
             self.state.close()
         with self._changed:
             self._changed.notify_all()
@@ -246,15 +261,19 @@ class Pipeline:
         if batch.flows.height:
             # rules: the names of the rules that fired go into `reasons` (the Scorer contract)
             scored = scorer.score(batch.flows, history=self._history, rules=self._rules)
-            scored = scored.select(list(SCORED_SCHEMA)).with_columns(flow_id=batch.flow_ids)
+            scored = scored.select(list(SCORED_SCHEMA)).with_columns(flow_id=batch.flow_ids,
+                                                                     incident=pl.lit(None, pl.String))
         with self._lock:
             self._process_scored(batch, scored if batch.flows.height else None, threshold)
 
     def _process_scored(self, batch: Batch, scored: pl.DataFrame | None, threshold: float) -> None:
         length = None
+        incidents = None
         if scored is not None:
             if self.feedback is not None:  # alerts and counters see the analysts' corrections
                 scored = self.feedback.apply(scored, history=self._history)
+            ids, events = self._incidents.add(scored)
+            scored = scored.with_columns(ids)
             self._remember(batch.flows)
             flagged = scored["score"] >= threshold
             if self._sink is not None:
@@ -265,9 +284,13 @@ class Pipeline:
             self._rate.append((time.monotonic(), scored.height))
             self._retain(scored, threshold)
             self._summarize(scored)
+            self._incidents_changed(events)
+            if self._incident_sink is not None:
+                written = self._incident_sink.append_records([e.record() for e in events])
+                incidents = (written, self._incidents.to_state())
         elif self._sink is not None:
             length = self._sink.length
-        self.state.commit(list(batch.checkpoints), length)
+        self.state.commit(list(batch.checkpoints), length, incidents)
         self._skipped += len(batch.skipped)
         for text in batch.messages:
             self._say(text)
@@ -295,6 +318,15 @@ class Pipeline:
             .drop("_rank")
             .head(RETAIN_MAX_ROWS)
         )
+
+    def _incidents_changed(self, events: list[IncidentEvent]) -> None:
+        """Keep the incidents of the retained window; the table is rebuilt only when a batch
+        opened, grew or closed one (hundreds of rows at most, from Python objects)."""
+        newest = self._retained["ts_first"].max()
+        if isinstance(newest, datetime):
+            self._incidents.forget(newest - timedelta(seconds=self.config.watch.retain_seconds))
+        if events:
+            self._incident_table = self._incidents.table()
 
     def _summarize(self, scored: pl.DataFrame) -> None:
         overflowed = self._sources.overflowed
@@ -336,7 +368,8 @@ class Pipeline:
             self._say(f"per-source summary failed: {exc}")
             sources = pl.DataFrame()
         snap = Snapshot(
-            self._latest.version + 1, self._retained, sources, self._counters(), tuple(self._messages)
+            self._latest.version + 1, self._retained, sources, self._counters(), tuple(self._messages),
+            self._incident_table,
         )
         self._published_at = time.monotonic()
         with self._changed:

@@ -20,7 +20,7 @@ from engine.detect.scorer import RuleScorer, Scorer
 from engine.feedback.suppress import Feedback
 from engine.live.pipeline import Pipeline
 from engine.live.replay import Replayer, sample_dumps
-from engine.live.sink import JsonlSink
+from engine.live.sink import EventSink, JsonlSink
 from engine.live.state import StateLocked
 from engine.models.registry import load_scorer, model_path
 
@@ -62,12 +62,14 @@ class Session:
             return RuleScorer(RuleSet.from_config(self.config.rules))
         return load_scorer(self.config, self.model)
 
-    def open(self, sink: JsonlSink | None = None) -> tuple[Pipeline, Scorer]:
+    def open(self, sink: JsonlSink | None = None,
+             incident_sink: EventSink | None = None) -> tuple[Pipeline, Scorer]:
         """Load the scorer and build the pipeline (not started); returns (pipeline, scorer)."""
         scorer = self.scorer()
         try:
             pipeline = Pipeline(
-                self.directory, self.config, scorer, sink=sink, keep_all=self.keep_all,
+                self.directory, self.config, scorer, sink=sink, incident_sink=incident_sink,
+                keep_all=self.keep_all,
                 state_path=self.state_path, from_start=self.from_start, since=self.since,
                 feedback=open_feedback(self.config, create=self.create_labels),
             )

@@ -11,6 +11,12 @@ from dataclasses import dataclass, field
 
 import polars as pl
 
+from engine.detect.incidents import INCIDENT_SCHEMA
+
+
+def _no_incidents() -> pl.DataFrame:
+    return pl.DataFrame(schema=INCIDENT_SCHEMA)
+
 
 @dataclass(frozen=True)
 class Counters:
@@ -36,3 +42,6 @@ class Snapshot:
     counters: Counters = field(default_factory=Counters)
     # Recent human-readable messages: skipped lines with file:line and reason, read errors.
     messages: tuple[str, ...] = ()
+    # The incidents of the retained window (engine.detect.incidents.INCIDENT_SCHEMA), most
+    # severe and most recent first; each retained flagged flow names its own in `incident`.
+    incidents: pl.DataFrame = field(default_factory=_no_incidents)

@@ -15,7 +15,7 @@ from engine.cli.ui import run_tui
 from engine.config.settings import Config
 from engine.core.errors import UserError
 from engine.live.session import Session
-from engine.live.sink import JsonlSink
+from engine.live.sink import EventSink, JsonlSink, incidents_path
 
 STATUS_EVERY = 10.0  # seconds between headless status lines on stderr
 
@@ -69,7 +69,8 @@ def run(args: argparse.Namespace, config: Config) -> int:
 
 def run_headless(session: Session, out: str) -> int:
     directory, config = session.directory, session.config
-    pipeline, _scorer = session.open(sink=JsonlSink(out))
+    events = incidents_path(out)
+    pipeline, _scorer = session.open(sink=JsonlSink(out), incident_sink=EventSink(events))
     feedback = pipeline.feedback
     stopping = threading.Event()
 
@@ -84,6 +85,7 @@ def run_headless(session: Session, out: str) -> int:
         print(
             f"flowtriage watch: watching {inert(str(directory))} "
             f"({config.watch.observer} observer, output {inert(out)}, "
+            f"incidents {inert(str(events))}, "
             f"state {inert(str(pipeline.state.path))})",
             file=sys.stderr, flush=True,
         )
