@@ -37,10 +37,11 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from engine.config.settings import load_config  # noqa: E402
+from engine.core.dumpfiles import dump_name_expr  # noqa: E402
 from engine.core.roles import client_addr  # noqa: E402
 from engine.core.schema import NORMAL  # noqa: E402
 from engine.feedback.labelstore import LabelStore  # noqa: E402
-from engine.feedback.suppress import Suppressor, provenance_expr  # noqa: E402
+from engine.feedback.suppress import Suppressor  # noqa: E402
 from engine.feedback.vectorkey import CONTEXT_WINDOW, with_vector_keys  # noqa: E402
 
 CORPUS = ROOT / "data" / "samples" / "lab-dev"
@@ -57,7 +58,7 @@ def load_replay(
     for s in shapes:
         flows, _ = read_flows(sorted((CORPUS / s).glob("nfcapd.*.txt.gz")), timezone="UTC")
         truth = pl.read_csv(CORPUS / f"{s}-labels.csv.gz", schema_overrides={"line": pl.Int64})
-        flows = flows.with_columns(provenance_expr().alias("__name")).join(
+        flows = flows.with_columns(dump_name_expr(pl.col("file")).alias("__name")).join(
             truth.rename({"file": "__name", "label": "truth"}), on=["__name", "line"], how="left"
         ).drop("__name")
         frames.append(flows)
@@ -132,7 +133,7 @@ def simulate(args, flows, truth, detector, config, *, feedback: bool,
              retrain_every: int | None) -> tuple[list[dict], float]:
     from engine.feedback.retrain import retrain
 
-    threshold = float(getattr(detector, "threshold", config.model.threshold))
+    threshold = float(detector.threshold)
     scopes = (config.labels.normal_scope, args.attack_scope or config.labels.attack_scope)
     rng = np.random.default_rng(args.seed)
     order = rng.permutation(flows.height)

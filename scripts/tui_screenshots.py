@@ -103,7 +103,7 @@ def main() -> None:
     flows, results = read_flows(dumps)
     flows = flows.with_columns(file=pl.col("file").str.replace(r"^.*/", "/var/flows/dumps/"))
     scored, scorer = score(flows, config)
-    threshold = config.model.threshold
+    threshold = 0.5  # the bundled model's cut
     retained = (
         scored.with_columns(flow_id=pl.int_range(1, scored.height + 1, dtype=pl.UInt64))
         .filter(pl.col("score") >= threshold)

@@ -9,7 +9,6 @@ and history never crosses from one directory to another.
 
 from __future__ import annotations
 
-import fnmatch
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
@@ -18,6 +17,7 @@ from typing import Any
 
 import polars as pl
 
+from engine.core.dumpfiles import list_dumps
 from engine.core.errors import UserError
 from engine.core.sanitize import inert
 from engine.core.schema import FLOW_SCHEMA, SCORED_SCHEMA, conform
@@ -25,7 +25,6 @@ from engine.core.schema import FLOW_SCHEMA, SCORED_SCHEMA, conform
 # Twice the longest feature window (60 s, tumbling): a window that starts in the previous file
 # is complete, with slack for router flows whose ts_first lags the rotation.
 HISTORY = timedelta(seconds=120)
-_NOT_DUMPS = (".json", ".skops", ".part", ".sqlite", ".sqlite-wal", ".sqlite-shm")
 
 
 @dataclass(frozen=True)
@@ -44,14 +43,8 @@ def expand_paths(paths: Sequence[str | Path], *, glob: str = "*") -> list[Path]:
     for raw in paths:
         path = Path(raw)
         if path.is_dir():
-            for child in path.iterdir():
-                if (
-                    child.is_file()
-                    and not child.name.startswith(".")
-                    and not child.name.endswith(_NOT_DUMPS)
-                    and fnmatch.fnmatch(child.name, glob)
-                ):
-                    found[child] = None
+            for child in list_dumps(path, glob):
+                found[child] = None
         elif path.is_file():
             found[path] = None
         else:
@@ -77,8 +70,9 @@ def iter_flows(paths: Sequence[Path], *, timezone: str = "local") -> Iterator[Fi
         flows = result.flows
         yield FileFlows(path, flows, history, tuple(result.bad_lines), result.format)
         if flows.height:
-            newest = flows["ts_first"].max()
-            history = pl.concat([history, flows]).filter(pl.col("ts_first") >= newest - HISTORY)
+            history = pl.concat([history, flows]).filter(
+                pl.col("ts_first") >= pl.lit(flows["ts_first"].max()) - HISTORY
+            )
 
 
 def skipped_summary(item: FileFlows, *, show: int = 3) -> list[str]:

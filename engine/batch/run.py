@@ -26,6 +26,7 @@ class ScoredRun:
     model: Path
     meta: dict[str, Any]
     items: Iterator[tuple[FileFlows, pl.DataFrame]]
+    threshold: float  # the detector's cut: flagged (and an attack verdict) at score >= it
 
 
 def scored_run(
@@ -44,7 +45,7 @@ def scored_run(
     (`eval` judges the model). `wrap` lets a caller watch the items go by (progress)."""
     paths = expand_paths(inputs, glob=config.watch.glob)
     detector, path, meta = load_detector(config, model, warn)
-    suppressor = Suppressor.from_config(config) if analyst_labels else None
+    suppressor = Suppressor.from_config(config, detector.threshold) if analyst_labels else None
     rules = RuleSet.from_config(config.rules)
 
     def items() -> Iterator[tuple[FileFlows, pl.DataFrame]]:
@@ -58,4 +59,6 @@ def scored_run(
             yield item, scored
 
     stream = items()
-    return ScoredRun(paths, path, meta, wrap(paths, stream) if wrap else stream)
+    return ScoredRun(
+        paths, path, meta, wrap(paths, stream) if wrap else stream, float(detector.threshold)
+    )

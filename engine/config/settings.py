@@ -67,7 +67,9 @@ class WatchConfig:
 @dataclass(frozen=True)
 class ModelConfig:
     path: str = ""
-    threshold: float = 0.5
+    # None: the model's own threshold (chosen when it was trained); a number overrides it.
+    # The one cut: a flow is flagged, and gets an attack verdict, at score >= threshold.
+    threshold: float | None = None
     classifier: str = "forest"
     outlier: str = "iforest"
     outlier_percentile: float = 99.9
@@ -161,6 +163,8 @@ def _build(cls: type, raw: Any, where: str) -> Any:
         default = fields[name].default
         if default is dataclasses.MISSING:  # required string fields of a rule
             expected: type = str
+        elif default is None:  # optional numbers: absent means "not set"
+            expected = float
         else:
             expected = type(default)
         if expected is tuple:
@@ -310,6 +314,8 @@ _CHECKS: dict[str, dict[str, Callable[[Any], str | None]]] = {
 
 def _check_values(section: str, value: Any, where: str) -> None:
     for key, check in _CHECKS.get(section, {}).items():
+        if getattr(value, key) is None:  # an optional value left unset
+            continue
         problem = check(getattr(value, key))
         if problem is not None:
             raise ConfigError(f"{where}.{key} = {getattr(value, key)!r}: {problem}")

@@ -55,7 +55,10 @@ def host_mapping(flows: pl.DataFrame, labels: pl.Series, seed: int = 0) -> dict[
     mapping = {}
     for name, start, end in attackers.select("client", "start", "end").iter_rows():
         overlap = np.flatnonzero((s_start <= np.datetime64(end)) & (s_end >= np.datetime64(start)))
-        pool = [i for i in overlap if i not in used] or list(overlap) or list(range(len(s_names)))
+        pool: list[int] = (
+            [int(i) for i in overlap if i not in used] or [int(i) for i in overlap]
+            or list(range(len(s_names)))
+        )
         pick = int(pool[rng.integers(len(pool))])
         used.add(pick)
         mapping[name] = s_names[pick]

@@ -38,7 +38,7 @@ from sklearn.ensemble import ExtraTreesClassifier, RandomForestClassifier
 from sklearn.neighbors import KNeighborsClassifier
 from sklearn.preprocessing import StandardScaler
 
-from engine.config.settings import CLASSIFIERS, OUTLIERS
+from engine.config.settings import CLASSIFIERS, OUTLIERS, ModelConfig
 from engine.core.schema import ANOMALY, NORMAL
 from engine.detect.augment import host_mapping, mix_hosts, thin_attacks
 from engine.detect.features import (
@@ -115,12 +115,15 @@ class Detector:
         self.thin = thin
 
     @classmethod
-    def from_config(cls, model_config: Any) -> Detector:
-        """Constructor params from config [model] (keys absent there keep their defaults)."""
-        params = {}
-        for key in ("classifier", "outlier", "threshold", "outlier_percentile"):
-            if hasattr(model_config, key):
-                params[key] = getattr(model_config, key)
+    def from_config(cls, model_config: ModelConfig) -> Detector:
+        """Constructor params from config [model] (an unset threshold keeps the default)."""
+        params: dict[str, Any] = {
+            "classifier": model_config.classifier,
+            "outlier": model_config.outlier,
+            "outlier_percentile": model_config.outlier_percentile,
+        }
+        if model_config.threshold is not None:
+            params["threshold"] = model_config.threshold
         return cls(**params)
 
     # -- features -------------------------------------------------------------------------

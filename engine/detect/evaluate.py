@@ -110,10 +110,12 @@ def evaluate(
         roc = float(roc_auc_score(attack.to_numpy(), labelled["score"].to_numpy()))
     ranked = labelled.with_columns(attack=attack).sort("score", descending=True, maintain_order=True)
     precision_at = {
-        k: float(ranked["attack"].head(k).mean() or 0.0) if ranked.height else 0.0 for k in n
+        k: _mean(ranked["attack"].head(k)) if ranked.height else 0.0 for k in n
     }
     normals = labelled.filter(pl.col("truth") == NORMAL)
-    flagged = float((normals["verdict"] != NORMAL).mean() or 0.0) if normals.height else 0.0
+    flagged = (
+        _mean(normals["verdict"] != NORMAL) if normals.height else 0.0
+    )
     confusions = (
         labelled.filter(pl.col("truth") != pl.col("verdict"))
         .group_by("truth", "verdict")
@@ -177,3 +179,9 @@ def format_report(report: EvalReport) -> str:
         lines += ["", "top confusions (truth -> verdict)"]
         lines += [f"  {t} -> {v}: {n}" for t, v, n in report.top_confusions]
     return "\n".join(lines) + "\n"
+
+
+def _mean(mask: pl.Series) -> float:
+    """The share of true values (0.0 for an empty or all-null series)."""
+    share = mask.cast(pl.Float64).mean()
+    return float(share) if isinstance(share, int | float) else 0.0

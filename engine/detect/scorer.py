@@ -23,6 +23,8 @@ class Scorer(Protocol):
 
     # Names the model in the status line, in alerts and in analysts' label events.
     version_: str
+    # The one cut: a flow is flagged (and has an attack verdict) at score >= threshold.
+    threshold: float
 
     def score(self, flows: pl.DataFrame, history: pl.DataFrame | None = None,
               rules: RuleSet | None = None) -> pl.DataFrame:
@@ -43,8 +45,9 @@ class RuleScorer:
 
     version_ = "rules-only"
 
-    def __init__(self, ruleset: RuleSet) -> None:
+    def __init__(self, ruleset: RuleSet, threshold: float = 0.5) -> None:
         self.ruleset = ruleset
+        self.threshold = threshold  # a rule of this severity or more flags its flows
 
     def score(self, flows: pl.DataFrame, history: pl.DataFrame | None = None,
               rules: RuleSet | None = None) -> pl.DataFrame:

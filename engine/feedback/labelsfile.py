@@ -10,23 +10,21 @@ A labels file has a `label` column and one of two keys (DESIGN.md "CLI"):
   to the millisecond when the row has a fraction, else to the second.
 When a file has both, provenance wins. Rows with an empty label are ignored. When a key appears
 more than once, the last row wins (a later correction overrides an earlier line).
-The file itself may be compressed like a dump.
+The file itself may be compressed like a dump (recognised by its content).
 """
 
 from __future__ import annotations
 
-import bz2
-import gzip
 import lzma
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import polars as pl
 
+from engine.core.dumpfiles import dump_name_expr, read_text_bytes
 from engine.core.errors import UserError
 from engine.core.schema import FLOW_KEY, FLOW_SCHEMA, LABELS, PROTO_NAMES, PROVENANCE_KEY
 
-COMPRESSION_SUFFIXES: tuple[str, ...] = (".gz", ".bz2", ".xz", ".zst")
 TEXT_SUFFIXES: tuple[str, ...] = (".txt", ".csv", ".json", ".ndjson")
 _TS_FORMATS = ("%Y-%m-%d %H:%M:%S%.f", "%Y-%m-%dT%H:%M:%S%.f")
 _SECOND_PRECISION = "_second_precision"
@@ -62,7 +60,10 @@ def read_labels(
     raw = raw.rename({orig: norm for norm, orig in columns.items()})
     # Row numbers as the user sees them: line 1 is the header.
     raw = raw.with_row_index("_row", offset=2).with_columns(pl.col("label").str.strip_chars())
-    raw = raw.filter(pl.col("label").is_not_null() & (pl.col("label") != ""))
+    no_label = pl.col("label").is_null() | (pl.col("label") == "")
+    if not strict:  # the label store reports what it does not import
+        _BadRows(path, strict, warn).drop(raw, no_label, "no label")
+    raw = raw.filter(~no_label)
     known = list(vocabulary) if vocabulary is not None else [*LABELS, *extra_classes]
     _check_vocabulary(path, raw, known)
     has_provenance = all(c in columns for c in PROVENANCE_KEY)
@@ -73,19 +74,25 @@ def read_labels(
             f"'{', '.join(FLOW_KEY)}' (found: {', '.join(raw.columns[1:])})"
         )
     bad = _BadRows(path, strict, warn)
-    labels = raw.select("_row", *(PROVENANCE_KEY if has_provenance else ()), "label")
+    labels = raw.select("_row", "label")
     if has_provenance:
-        labels = labels.with_columns(
-            dump_name(pl.col("file").str.strip_chars()).alias("file"),
+        provenance = raw.select(
+            dump_name_expr(pl.col("file").str.strip_chars()).alias("file"),
             pl.col("line").str.strip_chars().cast(pl.Int64, strict=False).alias("line"),
-        ).with_columns(  # an unusable half of the key counts as no key
+        )
+        labels = pl.concat([labels, provenance], how="horizontal").with_columns(
+            # an unusable half of the key counts as no key
             pl.when(pl.col("file") != "").then(pl.col("file")).alias("file"),
             pl.when(pl.col("line") >= 1).then(pl.col("line")).alias("line"),
         )
     if has_flow_key:
         labels = pl.concat([labels, _flow_key_columns(raw)], how="horizontal")
     extras = [c for c in _PASSTHROUGH if c in columns]
-    labels = labels.with_columns(raw.select(pl.col(c).cast(_PASSTHROUGH[c], strict=False) for c in extras))
+    if extras:
+        labels = pl.concat(
+            [labels, raw.select(pl.col(c).cast(_PASSTHROUGH[c], strict=False) for c in extras)],
+            how="horizontal",
+        )
     if has_provenance and has_flow_key:  # a row needs one complete key set
         complete = [
             pl.all_horizontal(pl.col(list(PROVENANCE_KEY)).is_not_null()),
@@ -99,7 +106,12 @@ def read_labels(
         for column in FLOW_KEY:
             labels = bad.drop(labels, pl.col(column).is_null(), f"an empty or unreadable '{column}'")
     key: tuple[str, ...] = PROVENANCE_KEY if has_provenance else (*FLOW_KEY, _SECOND_PRECISION)
-    return labels.unique(subset=list(key), keep="last", maintain_order=True).drop("_row")
+    order = [
+        *(PROVENANCE_KEY if has_provenance else ()),
+        *((*FLOW_KEY, _SECOND_PRECISION) if has_flow_key else ()),
+        "label", *extras,
+    ]
+    return labels.unique(subset=list(key), keep="last", maintain_order=True).select(order)
 
 
 def join_labels(flows: pl.DataFrame, labels: pl.DataFrame) -> pl.Series:
@@ -123,15 +135,9 @@ def join_many(flows: pl.DataFrame, labels: list[pl.DataFrame]) -> pl.Series:
     return pl.DataFrame(joined[::-1]).select(pl.coalesce(pl.all()).alias("label"))["label"]
 
 
-def dump_name(path_expr: pl.Expr) -> pl.Expr:
-    """The dump's base name without a compression suffix (the provenance `file` of labels)."""
-    name = path_expr.str.replace(r"^.*[/\\]", "")
-    return name.str.replace(r"\.(?:gz|bz2|xz|zst)$", "")
-
-
 def _read_csv(path: Path) -> pl.DataFrame:
     try:
-        data = _open_bytes(path)
+        data = read_text_bytes(path)
     except FileNotFoundError:
         raise UserError(f"{path}: no such labels file") from None
     except (OSError, EOFError, lzma.LZMAError) as exc:
@@ -142,22 +148,6 @@ def _read_csv(path: Path) -> pl.DataFrame:
         return pl.read_csv(data, infer_schema=False, truncate_ragged_lines=False)
     except pl.exceptions.PolarsError as exc:
         raise UserError(f"{path}: not a readable CSV labels file: {str(exc).splitlines()[0]}") from None
-
-
-def _open_bytes(path: Path) -> bytes:
-    suffix = path.suffix.lower()
-    if suffix == ".gz":
-        return gzip.decompress(path.read_bytes())
-    if suffix == ".bz2":
-        return bz2.decompress(path.read_bytes())
-    if suffix == ".xz":
-        return lzma.decompress(path.read_bytes())
-    if suffix == ".zst":
-        import zstandard
-
-        with open(path, "rb") as fh, zstandard.ZstdDecompressor().stream_reader(fh) as reader:
-            return reader.read()
-    return path.read_bytes()
 
 
 def _check_vocabulary(path: Path, raw: pl.DataFrame, vocabulary: list[str]) -> None:
@@ -188,12 +178,14 @@ class _BadRows:
         rows = frame.filter(bad)["_row"]
         if not rows.len():
             return frame
-        first = ", ".join(str(r) for r in rows.head(5))
-        message = f"{self.path}: {rows.len()} row(s) with {what} (line {first})"
         if self.strict:
-            raise UserError(message)
+            first = ", ".join(str(r) for r in rows.head(5))
+            raise UserError(f"{self.path}: {rows.len()} row(s) with {what} (line {first})")
         if self.warn is not None:
-            self.warn(f"{message}: skipped")
+            for row in rows.head(10):
+                self.warn(f"{self.path}:{row}: skipped: {what}")
+            if rows.len() > 10:
+                self.warn(f"{self.path}: {rows.len() - 10} more row(s) with {what} skipped")
         return frame.filter(~bad)
 
 
@@ -227,7 +219,7 @@ def _flow_key_columns(raw: pl.DataFrame) -> pl.DataFrame:
 
 
 def _join_provenance(flows: pl.DataFrame, labels: pl.DataFrame) -> pl.Series:
-    left = flows.select(dump_name(pl.col("file")).alias("file"), pl.col("line").cast(pl.Int64))
+    left = flows.select(dump_name_expr(pl.col("file")).alias("file"), pl.col("line").cast(pl.Int64))
     names = _resolve_names(left["file"].unique(), labels["file"].unique())
     right = (
         labels.join(names, left_on="file", right_on="label_name", how="inner")

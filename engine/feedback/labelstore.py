@@ -28,6 +28,7 @@ import polars as pl
 
 from engine.config.settings import CLASS_NAME
 from engine.config.settings import LABEL_SCOPES as SCOPES
+from engine.core.dumpfiles import dump_name
 from engine.core.errors import UserError
 from engine.core.roles import client_of
 from engine.core.schema import ANOMALY, FLOW_KEY, LABELS
@@ -37,7 +38,6 @@ KINDS: tuple[str, ...] = ("label", "undo", "note")
 # The columns that identify one flow: provenance plus the canonical key. Either set may be
 # null (a labels file carries one of them); both together are the identity.
 IDENTITY: tuple[str, ...] = ("file", "line", *FLOW_KEY)
-COMPRESSION_SUFFIXES = (".gz", ".bz2", ".xz", ".zst")
 SCHEMA_VERSION = 1
 
 _DDL = """
@@ -134,17 +134,6 @@ def current_user() -> str:
         return getpass.getuser()
     except (KeyError, OSError):  # no passwd entry and no USER in a container
         return f"uid{os.getuid()}"
-
-
-def provenance_name(path: str | None) -> str | None:
-    """A dump's name as labels files spell it: no directory, no compression suffix."""
-    if path is None:
-        return None
-    name = Path(str(path)).name
-    for suffix in COMPRESSION_SUFFIXES:
-        if name.endswith(suffix):
-            return name[: -len(suffix)]
-    return name
 
 
 def _utc_now() -> str:
@@ -350,7 +339,7 @@ class LabelStore:
         row = {
             "kind": kind,
             "target": None,
-            "file": provenance_name(flow.get("file")),
+            "file": dump_name(flow.get("file")),
             "line": _opt_int(flow.get("line")),
             "ts_first": ts_first,
             "src_addr": src_addr,
@@ -463,7 +452,9 @@ class LabelStore:
                 raise UserError(f"event #{event_id} is already undone")
             row = dict.fromkeys(_INSERT_COLUMNS)
             row.update(kind="undo", target=event_id, who=who, at=at)
-            return db.execute(_INSERT, tuple(row[c] for c in _INSERT_COLUMNS)).lastrowid
+            cur = db.execute(_INSERT, tuple(row[c] for c in _INSERT_COLUMNS))
+            assert cur.lastrowid is not None  # an INSERT always has one
+            return cur.lastrowid
 
         new_id = self._write(write)
         return LabelEvent(new_id, "undo", None, None, who, at, target=event_id)

@@ -25,20 +25,15 @@ from typing import Any
 
 import polars as pl
 
+from engine.core.dumpfiles import dump_name_expr
 from engine.core.roles import client_addr
 from engine.core.schema import FLOW_KEY, NORMAL
 from engine.feedback.labelstore import LabelEvent, LabelStore
 from engine.feedback.vectorkey import DEFAULT_DIGITS, vector_keys, with_vector_keys
 
-_SUFFIX = r"\.(gz|bz2|xz|zst)$"
 # A confirmed false positive sinks below every flow the analyst has not judged: scaled into
 # [0, threshold * SINK), it keeps its order among other suppressed flows.
 SINK = 0.1
-
-
-def provenance_expr() -> pl.Expr:
-    """Vectorised engine.feedback.labelstore.provenance_name over the `file` column."""
-    return pl.col("file").str.replace(r"^.*/", "").str.replace(_SUFFIX, "")
 
 
 @dataclass(frozen=True)
@@ -79,7 +74,7 @@ class Suppressor:
     def from_config(cls, config: Any, threshold: float | None = None) -> Suppressor:
         """The analysts' labels of the configured store, or an empty Suppressor when there is
         no store yet (batch scoring never creates one)."""
-        threshold = config.model.threshold if threshold is None else threshold
+        threshold = 0.5 if threshold is None else threshold
         if not config.labels_db_path.is_file():
             return cls(threshold, config.labels.vector_digits)
         with LabelStore.from_config(config) as store:
@@ -95,7 +90,7 @@ class Suppressor:
         """Per row of `scored`: the analyst label that covers it, or null. A `vector_key`
         column of `scored` is used as is; otherwise keys are computed (with `history`)."""
         frame = scored.select(
-            *FLOW_KEY, provenance_expr().alias("file"), "line",
+            *FLOW_KEY, dump_name_expr(pl.col("file")).alias("file"), "line",
             client_addr().alias("__client"),
         ).with_row_index("__i")
         found: list[pl.Expr] = []
@@ -193,8 +188,13 @@ class Feedback:
     @classmethod
     def from_config(cls, config, threshold: float | None = None) -> Feedback:
         store = LabelStore.from_config(config)
-        return cls(store, config.model.threshold if threshold is None else threshold,
+        return cls(store, 0.5 if threshold is None else threshold,
                    config.labels.normal_scope, config.labels.attack_scope)
+
+    def set_threshold(self, threshold: float) -> None:
+        """A new model's cut (hot swap): labels are applied against it from now on."""
+        self.threshold = threshold
+        self._seen = -1
 
     @property
     def suppressor(self) -> Suppressor:

@@ -66,9 +66,11 @@ def assemble_labels(
     frame = frame.with_columns(
         pl.when(pl.col(c) == ANOMALY).then(None).otherwise(pl.col(c)).alias(c) for c in columns
     )
-    chain = pl.when(pl.col("analyst").is_not_null()).then(pl.lit("analyst"))
-    chain = chain.when(pl.col("file").is_not_null()).then(pl.lit("file"))
-    chain = chain.when(pl.col("rule").is_not_null()).then(pl.lit("rule"))
+    chain = (
+        pl.when(pl.col("analyst").is_not_null()).then(pl.lit("analyst"))
+        .when(pl.col("file").is_not_null()).then(pl.lit("file"))
+        .when(pl.col("rule").is_not_null()).then(pl.lit("rule"))
+    )
     out = frame.select(
         pl.coalesce("analyst", "file", "rule", pl.lit(default)).alias("label"),
         chain.otherwise(pl.lit("default")).alias("origin"),

@@ -507,7 +507,7 @@ class _Parser:
 
     def address_list(self) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
         self.expect("[")
-        nets = []
+        nets: list[ipaddress.IPv4Network | ipaddress.IPv6Network] = []
         while True:
             if self.peek().kind == ",":
                 self.take()

@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import polars as pl
+from polars._typing import PolarsDataType
 
 from engine.ingest import exprs
 from engine.ingest.timezones import epoch_ms_to_wall
@@ -16,7 +17,7 @@ class CsvLayout:
     name: str
     header: str  # regex matching the header line
     record: str  # regex matching a data line, to recognise a headerless dump
-    columns: dict[int, tuple[str, pl.DataType]]  # source column index -> (field, dtype)
+    columns: dict[int, tuple[str, PolarsDataType]]  # source column index -> (field, dtype)
 
     @property
     def width(self) -> int:
@@ -163,7 +164,7 @@ def parse_csv_body(layout: CsvLayout, body: bytes, first_line: int, *, file: str
     names = [f"_{i}" for i in range(width)]
     for index, (field, _) in layout.columns.items():
         names[index] = field
-    schema = {name: pl.String for name in names}
+    schema: dict[str, PolarsDataType] = {name: pl.String for name in names}
     schema.update({field: dtype for field, dtype in layout.columns.values()})
     try:
         raw = pl.read_csv(

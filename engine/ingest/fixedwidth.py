@@ -71,7 +71,7 @@ def learn(texts: pl.Series, record: re.Pattern) -> dict | None:
             spans[g] = (min(m.start(g) for m in matches), max(m.end(g) for m in matches))
     seps = {}
     for g in ("src", "dst"):
-        cols = Counter()
+        cols: Counter[int] = Counter()
         for m in matches:
             icmp = g == "dst" and m.group("proto") in ("ICMP", "ICMP6", "1", "58")
             sep = _separator(m.group(g), icmp)

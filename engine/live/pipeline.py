@@ -95,10 +95,10 @@ class Pipeline:
         self._history: pl.DataFrame | None = None
         self._retained = pl.DataFrame(schema=FEEDBACK_SCHEMA if feedback else RETAINED_SCHEMA)
         # every scored flow of the last retain_seconds, not only the retained (mostly flagged) ones
-        self._sources = SourceWindow(config.watch.retain_seconds, threshold=config.model.threshold,
+        self._sources = SourceWindow(config.watch.retain_seconds, threshold=scorer.threshold,
                                      max_pairs=config.watch.sources_max_pairs)
         # flagged flows grouped into incidents as they are scored (same grouping as `incidents`)
-        self._incidents = IncidentTracker(config.model.threshold)
+        self._incidents = IncidentTracker(scorer.threshold)
         self._incident_sink = incident_sink
         if incident_sink is not None:  # headless: continue the incidents the events file has
             length, tracker = self.state.incident_state()
@@ -144,8 +144,14 @@ class Pipeline:
         return self._scorer
 
     def set_scorer(self, scorer: Scorer) -> None:
-        """Swap the model; it scores from the next batch on (hot reload of a retrained model)."""
-        self._scorer = scorer
+        """Swap the model; it scores from the next batch on (hot reload of a retrained model).
+        Its threshold becomes the one cut for flagging, sources, incidents and analysts' labels."""
+        with self._lock:
+            self._scorer = scorer
+            self._sources.threshold = scorer.threshold
+            self._incidents.threshold = scorer.threshold
+            if self.feedback is not None:
+                self.feedback.set_threshold(scorer.threshold)
 
     def reapply_feedback(self) -> None:
         """After an analyst's label, undo or note: apply the labels again to the retained flows
@@ -256,7 +262,7 @@ class Pipeline:
 
     def _process(self, batch: Batch) -> None:
         scorer = self._scorer
-        threshold = self.config.model.threshold  # the same cut as `flowtriage score`
+        threshold = scorer.threshold  # the scorer's own cut: the same as `flowtriage score`
         scored = None
         if batch.flows.height:
             # rules: the names of the rules that fired go into `reasons` (the Scorer contract)
@@ -299,8 +305,8 @@ class Pipeline:
     def _remember(self, flows: pl.DataFrame) -> None:
         """Keep the last few seconds of raw flows as window context for the next batch."""
         joined = flows if self._history is None else pl.concat([self._history, flows])
-        newest = joined["ts_first"].max()
-        if newest is not None:
+        if joined["ts_first"].max() is not None:
+            newest = pl.col("ts_first").max()
             joined = joined.filter(pl.col("ts_first") >= newest - timedelta(seconds=self._history_seconds))
         self._history = joined.tail(HISTORY_MAX_ROWS)
 
@@ -309,7 +315,7 @@ class Pipeline:
         (of flow time), most suspicious first; one sort, no joins (this runs on every batch)."""
         watch = self.config.watch
         joined = pl.concat([self._retained, scored.select(self._retained.columns)]).sort(["score", "ts_first"], descending=True)
-        newest = joined["ts_first"].max()
+        newest = pl.col("ts_first").max()
         recent = (pl.col("score") >= threshold) & (
             pl.col("ts_first") >= newest - timedelta(seconds=watch.retain_seconds))
         self._retained = (
@@ -368,8 +374,8 @@ class Pipeline:
             self._say(f"per-source summary failed: {exc}")
             sources = pl.DataFrame()
         snap = Snapshot(
-            self._latest.version + 1, self._retained, sources, self._counters(), tuple(self._messages),
-            self._incident_table,
+            self._latest.version + 1, self._retained, sources, self._counters(),
+            tuple(self._messages), float(self._scorer.threshold), incidents=self._incident_table,
         )
         self._published_at = time.monotonic()
         with self._changed:

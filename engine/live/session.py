@@ -15,22 +15,21 @@ from pathlib import Path
 
 from engine.config.settings import Config
 from engine.core.errors import UserError
-from engine.detect.rules import RuleSet
-from engine.detect.scorer import RuleScorer, Scorer
+from engine.detect.scorer import Scorer
 from engine.feedback.suppress import Feedback
 from engine.live.pipeline import Pipeline
 from engine.live.replay import Replayer, sample_dumps
 from engine.live.sink import EventSink, JsonlSink
 from engine.live.state import StateLocked
-from engine.models.registry import load_scorer, model_path
+from engine.models.registry import load_scorer, model_path, rule_scorer
 
 
-def open_feedback(config: Config, *, create: bool) -> Feedback | None:
+def open_feedback(config: Config, threshold: float, *, create: bool) -> Feedback | None:
     """The analysts' labels for the pipeline: the TUI opens (or creates) the label store; a
     headless watcher applies the labels of an existing store and never creates one."""
     if not create and not config.labels_db_path.is_file():
         return None
-    return Feedback.from_config(config, threshold=config.model.threshold)
+    return Feedback.from_config(config, threshold=threshold)
 
 
 @dataclass
@@ -47,7 +46,7 @@ class Session:
     since: float | None = None  # epoch seconds: dumps older than this count as read
     state_path: Path | None = None
     create_labels: bool = True  # the TUI creates a label store; headless only uses one
-    on_open: Callable[[], None] | None = field(default=None, repr=False)
+    on_open: Callable[[], object] | None = field(default=None, repr=False)
 
     def check(self) -> None:
         """Refuse what can be known to fail before anything slow starts."""
@@ -59,7 +58,7 @@ class Session:
 
     def scorer(self) -> Scorer:
         if self.rules_only:
-            return RuleScorer(RuleSet.from_config(self.config.rules))
+            return rule_scorer(self.config)
         return load_scorer(self.config, self.model)
 
     def open(self, sink: JsonlSink | None = None,
@@ -71,7 +70,7 @@ class Session:
                 self.directory, self.config, scorer, sink=sink, incident_sink=incident_sink,
                 keep_all=self.keep_all,
                 state_path=self.state_path, from_start=self.from_start, since=self.since,
-                feedback=open_feedback(self.config, create=self.create_labels),
+                feedback=open_feedback(self.config, scorer.threshold, create=self.create_labels),
             )
         except StateLocked as exc:
             raise UserError(str(exc)) from None

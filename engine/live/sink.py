@@ -70,12 +70,15 @@ class JsonlSink:
     def append(self, scored: pl.DataFrame) -> int:
         """Append and fsync; return the new length, to be committed with the checkpoints."""
         if scored.height:
+            fd = self._fd
+            if fd is None:
+                raise RuntimeError(f"{self.path}: append before open")
             data = memoryview(to_jsonl(scored))
             while data:
-                n = os.pwrite(self._fd, data, self.length)
+                n = os.pwrite(fd, data, self.length)
                 self.length += n
                 data = data[n:]
-            os.fsync(self._fd)
+            os.fsync(fd)
         return self.length
 
     def close(self) -> None:

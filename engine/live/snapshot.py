@@ -42,6 +42,8 @@ class Snapshot:
     counters: Counters = field(default_factory=Counters)
     # Recent human-readable messages: skipped lines with file:line and reason, read errors.
     messages: tuple[str, ...] = ()
+    # The scorer's cut: a flow is flagged (and has an attack verdict) at score >= threshold.
+    threshold: float = 0.5
     # The incidents of the retained window (engine.detect.incidents.INCIDENT_SCHEMA), most
     # severe and most recent first; each retained flagged flow names its own in `incident`.
     incidents: pl.DataFrame = field(default_factory=_no_incidents)

@@ -87,7 +87,7 @@ class SourceWindow:
     def nbytes(self) -> int:
         """Estimated memory held by the window's aggregates and pair tables."""
         return sum(
-            frame.estimated_size()
+            int(frame.estimated_size())
             for b in self._buckets.values() for frame in (b.totals, b.verdicts, b.peers, b.ports)
         )
 
@@ -99,7 +99,7 @@ class SourceWindow:
         ).filter(pl.col("_bucket").is_not_null())
         if flows.height == 0:
             return
-        newest = int(flows["_bucket"].max())
+        newest = int(flows.select(pl.col("_bucket").max()).item())
         if self._newest is None or newest > self._newest:
             self._newest = newest
             first = newest - self.buckets + 1

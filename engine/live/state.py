@@ -152,7 +152,10 @@ class StateStore:
                 " FROM files WHERE sink = ? ORDER BY uid",
                 (self.sink,),
             ).fetchall()
-        return [FileRecord(*r[:7], bool(r[7]), bool(r[8])) for r in rows]
+        return [
+            FileRecord(r[0], r[1], r[2], r[3], r[4], r[5], r[6], bool(r[7]), bool(r[8]))
+            for r in rows
+        ]
 
     def out_length(self) -> int:
         with self._mutex:
@@ -176,7 +179,8 @@ class StateStore:
                 " VALUES (?, ?, ?, ?, ?, ?, ?)",
                 (self.sink, dev, ino, name, head_len, head_sha, time.time()),
             )
-            return int(cur.lastrowid)
+            assert cur.lastrowid is not None  # an INSERT always has one
+            return cur.lastrowid
 
     def move(self, uid: int, dev: int, ino: int, name: str) -> None:
         """The content of `uid` now lives at (dev, ino, name): a rename, or a compressed twin."""

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import bz2
 import dataclasses
-import fnmatch
 import gzip
 import lzma
 import os
@@ -35,13 +34,13 @@ import polars as pl
 import zstandard
 
 from engine.config.settings import ConfigError, WatchConfig
+from engine.core.dumpfiles import COMPRESSION_SUFFIXES, is_dump
 from engine.core.sanitize import inert
 from engine.core.schema import FLOW_SCHEMA
 from engine.ingest import BENIGN_REASONS, Cursor, ReadResult, SkippedLine
 from engine.ingest import parse_bytes as _parse_whole
 from engine.live.state import HEAD_BYTES, Checkpoint, FileRecord, StateStore, fingerprint
 
-COMPRESSED_SUFFIXES = (".gz", ".bz2", ".xz", ".zst")
 # A twin whose fingerprint covers less than this much text must also share the name stem:
 # the header line plus a flow or two is not enough to call two dumps the same.
 TWIN_MIN_HEAD = 4096
@@ -78,11 +77,11 @@ def parse_bytes(data: bytes, *, file: str, cursor: Cursor | None = None, final: 
 
 
 def is_compressed(path: str) -> bool:
-    return path.endswith(COMPRESSED_SUFFIXES)
+    return path.endswith(COMPRESSION_SUFFIXES)
 
 
 def strip_compression(name: str) -> str:
-    for suffix in COMPRESSED_SUFFIXES:
+    for suffix in COMPRESSION_SUFFIXES:
         if name.endswith(suffix):
             return name[: -len(suffix)]
     return name
@@ -305,7 +304,7 @@ class Tailer:
             self._schedule()
         found = {}
         for path in names:
-            if not fnmatch.fnmatch(os.path.basename(path), self.watch.glob):
+            if not is_dump(os.path.basename(path), self.watch.glob):
                 continue
             try:
                 st = os.stat(path)

@@ -92,6 +92,12 @@ def rollback(model_dir: str | Path, version: str | None = None) -> tuple[Path, A
     return chosen, model
 
 
+def rule_scorer(config: Config) -> RuleScorer:
+    """The configured rules alone (no model file), with the configured threshold if any."""
+    threshold = config.model.threshold if config.model.threshold is not None else 0.5
+    return RuleScorer(RuleSet.from_config(config.rules), threshold)
+
+
 def model_path(config: Config, requested: str | Path | None = None) -> Path:
     """The model file the commands and the live view use (see the module docstring)."""
     if requested:
@@ -121,6 +127,8 @@ def load_detector(
     # a `score` method) does not.
     if not all(hasattr(detector, name) for name in ("score", "explain", "threshold")):
         raise ModelRefused(f"{path}: holds a {type(detector).__name__}, not a flowtriage detector")
+    if config.model.threshold is not None:
+        detector.threshold = config.model.threshold
     meta = read_metadata(path)
     if warn is not None:
         for warning in version_warnings(meta):
@@ -132,6 +140,6 @@ def load_scorer(config: Config, requested: str | Path | None = None, warn: Warn 
     """The detector the batch commands would use (same checks and messages), or RuleScorer
     when no model was asked for and the bundled one is missing."""
     if model_path(config, requested) == BUNDLED_MODEL and not BUNDLED_MODEL.exists():
-        return RuleScorer(RuleSet.from_config(config.rules))
+        return rule_scorer(config)
     detector, _path, _meta = load_detector(config, requested, warn)
     return detector

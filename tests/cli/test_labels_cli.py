@@ -83,7 +83,9 @@ def test_import_refuses_unknown_labels_and_writes_nothing(tmp_path, capsys):
     labels.write_text("file,line,label\nnfcapd.1.txt,2,scan\nnfcapd.1.txt,3,exfil\n")
     code = main(["labels", "import", str(labels), "--config", str(config_for(tmp_path, "b"))])
     assert code == 2
-    assert "unknown label(s) 'exfil'" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    # the one labels-file reader's message: the file, the label and the line it is first on
+    assert f"{labels}:" in err and "outside the vocabulary: 'exfil' x1 (first at line 3)" in err
     with LabelStore(tmp_path / "b.sqlite") as store:
         assert len(store) == 0
 

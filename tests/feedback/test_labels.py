@@ -14,8 +14,9 @@ import polars as pl
 import pytest
 
 from engine.config.settings import parse_config
+from engine.core.dumpfiles import dump_name as provenance_name
 from engine.core.errors import UserError
-from engine.feedback.labelstore import LabelStore, UnknownLabel, provenance_name
+from engine.feedback.labelstore import LabelStore, UnknownLabel
 from tests.conftest import ROOT
 
 FLOW = {

@@ -21,6 +21,7 @@ class BytesScorer:
     """A real scorer (no model needed): big flows are suspicious. Records what it was given."""
 
     version_ = "bytes-test"
+    threshold = 0.5  # the scorer protocol: flagged at score >= threshold
 
     def __init__(self, cut: int = 1000):
         self.cut = cut

@@ -197,7 +197,7 @@ async def test_R_retrains_in_the_background_and_the_palette_rolls_back(tmp_path)
     base = Detector(n_estimators=8, outlier="none", n_jobs=1).fit(flows, rule_targets(flows, config))
 
     def build():
-        pipeline = Pipeline(directory, config, base, feedback=build_feedback(config, create=True))
+        pipeline = Pipeline(directory, config, base, feedback=build_feedback(config, base.threshold, create=True))
         return pipeline, base
 
     app = FlowTriageApp(StartingPipeline(build), config, subtitle="watching")

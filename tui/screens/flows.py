@@ -45,8 +45,8 @@ class FlowsScreen(FeedbackActions, TableScreen):
     def compile_filter(self, text: str) -> pl.Expr:
         return compile_flow_filter(text)
 
-    def threshold(self) -> float | None:
-        return self.app.config.model.threshold
+    def threshold(self, snapshot: Snapshot) -> float | None:
+        return snapshot.threshold
 
     def show_flows_of(self, filter_text: str) -> None:
         self.apply_filter(filter_text)

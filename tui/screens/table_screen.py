@@ -48,7 +48,7 @@ class TableScreen(Screen):
         """The predicate for `text` (None = no filter); raise FilterError on bad text."""
         raise NotImplementedError
 
-    def threshold(self) -> float | None:
+    def threshold(self, snapshot: Snapshot) -> float | None:
         return None
 
     def view_changed(self) -> None:
@@ -78,7 +78,7 @@ class TableScreen(Screen):
         if snapshot is None:
             return
         self._generation += 1
-        self._build(self.frame_of(snapshot), self.sort, self.predicate, self.threshold(), snapshot.version, self._generation)
+        self._build(self.frame_of(snapshot), self.sort, self.predicate, self.threshold(snapshot), snapshot.version, self._generation)
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="view", description="sort and filter")
     def _build(self, frame, sort, predicate, threshold, version, generation) -> None:

@@ -53,7 +53,7 @@ def run(args: argparse.Namespace, config: Config) -> int:
     if args.gap <= 0:
         raise UserError(f"--gap must be positive, got {args.gap:g}")
     run_ = scored_run(args, config, console, analyst_labels=True)
-    tracker = IncidentTracker(config.model.threshold, quiet_seconds=args.gap)
+    tracker = IncidentTracker(run_.threshold, quiet_seconds=args.gap)
     kept: list[pl.DataFrame] = []
     total = 0
     for _item, scored in run_.items:

@@ -41,7 +41,7 @@ def run(args: argparse.Namespace, config: Config) -> int:
     if args.output:
         check_output(args.output)
     run_ = scored_run(args, config, console, analyst_labels=True)
-    threshold = config.model.threshold
+    threshold = run_.threshold
     # the incident of each flagged flow, as `flowtriage incidents` groups them
     tracker = IncidentTracker(threshold)
     kept: list[pl.DataFrame] = []

@@ -38,8 +38,9 @@ def run(args: argparse.Namespace, config: Config) -> int:
     console = stderr_console(quiet=args.quiet)
     if args.output:
         check_output(args.output)
-    frames = [scored for _, scored in scored_run(args, config, console, analyst_labels=True).items]
-    table = summarize_sources(pl.concat(frames), threshold=config.model.threshold)
+    run_ = scored_run(args, config, console, analyst_labels=True)
+    frames = [scored for _, scored in run_.items]
+    table = summarize_sources(pl.concat(frames), threshold=run_.threshold)
     if args.output:
         write_frame(table, args.output)
         say(console, f"wrote {table.height} sources to {inert(args.output)}")
@@ -68,7 +69,8 @@ def format_sources(table: pl.DataFrame) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _size(n: int) -> str:
+def _size(count: int) -> str:
+    n = float(count)
     for unit in ("", "K", "M", "G"):
         if n < 1000:
             return f"{n}{unit}" if unit == "" else f"{n:.1f}{unit}"
