@@ -31,6 +31,7 @@ from tui.palette import palette_commands
 from tui.screens.drilldown import FlowScreen
 from tui.screens.flows import FlowsScreen
 from tui.screens.help import HelpScreen
+from tui.screens.incidents import IncidentFlowsScreen, IncidentsScreen
 from tui.screens.messages import MessagesScreen
 from tui.screens.sources import SourcesScreen
 from tui.screens.table_screen import TableScreen
@@ -64,12 +65,14 @@ class FlowTriageApp(App):
         explainer: Explainer | None = None,
         nfcapd_dir: str = "",
         feedback: Feedback | None = None,
+        start: str = "flows",
     ) -> None:
         super().__init__()
         self.animation_level = "none"  # animations cost bytes over SSH and time in tests
         self.feed = feed
         self.config = config
         self.subtitle = subtitle
+        self.start = start  # the first screen: "incidents" (watch, demo) or "flows"
         self.explainer = explainer
         self.nfcapd_dir = nfcapd_dir or config.tui.nfcapd_dir
         self.snapshot: Snapshot | None = None  # the one on screen
@@ -87,7 +90,7 @@ class FlowTriageApp(App):
         self.theme = self.config.tui.theme
         if self._user_keymap:
             self.set_keymap(self._user_keymap)
-        self.push_screen(FlowsScreen())
+        self.push_screen(IncidentsScreen() if self.start == "incidents" else FlowsScreen())
         self.feed.subscribe(self._published)
         hz = max(0.1, self.config.tui.refresh_hz)
         self.set_interval(1.0 / hz, self.apply_latest, name="refresh")
@@ -148,17 +151,17 @@ class FlowTriageApp(App):
         self.copy_to_clipboard(str(value))
         self.notify(f"Copied {value}", markup=False, timeout=2)
 
-    @property
-    def flows_screen(self) -> FlowsScreen:
-        return next(s for s in self.screen_stack if isinstance(s, FlowsScreen))
-
     def show_flow(self, row: dict) -> None:
         self.push_screen(FlowScreen(row, self.snapshot))
 
     def show_flows_matching(self, filter_text: str) -> None:
+        """The flows table filtered (Enter on a source): the main one, or over the incidents."""
         while not isinstance(self.screen, FlowsScreen) and len(self.screen_stack) > 2:
             self.pop_screen()
-        self.flows_screen.apply_filter(filter_text)
+        if isinstance(self.screen, FlowsScreen):
+            self.screen.apply_filter(filter_text)
+        else:
+            self.push_screen(IncidentFlowsScreen(None, filter_text))
 
     # ---- collaborators' contracts (tui.feed.Feed, tui.labels, tui.models) ---------------
 

@@ -129,3 +129,27 @@ SOURCE_COLUMNS: tuple[Column, ...] = (
     Column("activity", "activity", "flows", lambda r, w: (fmt.sparkline(r.get("activity"), w), "bar"), 24,
            min_width=8, priority=4),
 )
+
+# ---- incidents (engine.detect.incidents.INCIDENT_SCHEMA) ---------------------------------
+
+
+def _incident_state(row: dict, width: int) -> Cell:
+    return ("\u25cf", HOT) if row.get("state") == "open" else ("\u00b7", "dim")
+
+
+INCIDENT_COLUMNS: tuple[Column, ...] = (
+    # rank: open first, then the highest score, then the latest (engine.detect.incidents)
+    Column("rank", "!", "rank", _incident_state, 1, priority=10),
+    Column("last", "last", "last_seen", lambda r, w: (fmt.clock(r.get("last_seen")), "dim"), 8, priority=8),
+    Column("class", "class", "class", lambda r, w: (sanitize(r.get("class")), HOT), 13, min_width=6,
+           priority=10, measure=pl.col("class").str.len_chars().max()),
+    Column("who", "who", "anchor", lambda r, w: (sanitize(r.get("summary")), None), 60, min_width=22,
+           priority=10, measure=pl.col("summary").str.len_chars().max()),
+    Column("flows", "flows", "flows", lambda r, w: (fmt.compact(r.get("flows")), None), 5, priority=9, align="right"),
+    Column("bytes", "bytes", "bytes", lambda r, w: (fmt.compact(r.get("bytes")), None), 5, priority=7, align="right"),
+    Column("score", "max", "max_score", lambda r, w: (fmt.score_cell(r.get("max_score")), "bar"), 5, priority=6),
+    Column("first", "first", "first_seen", lambda r, w: (fmt.clock(r.get("first_seen")), "dim"), 8, priority=3),
+    Column("peers", "peers", "peers", lambda r, w: (fmt.compact(r.get("peers")), None), 5, priority=4, align="right"),
+    Column("activity", "activity", "flows", lambda r, w: (fmt.sparkline(r.get("activity"), w), "bar"), 30,
+           min_width=8, priority=5),
+)

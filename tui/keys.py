@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from textual.binding import Binding
 
-from tui.columns import FLOW_COLUMNS, SOURCE_COLUMNS, Column
+from tui.columns import FLOW_COLUMNS, INCIDENT_COLUMNS, SOURCE_COLUMNS, Column
 
 
 def sort_bindings(columns: tuple[Column, ...]) -> list[Binding]:
@@ -62,6 +62,18 @@ FLOWS: list[Binding] = [
     *sort_bindings(FLOW_COLUMNS),
 ]
 
+INCIDENTS: list[Binding] = [
+    Binding("slash", "filter", "Find", tooltip="Incidents whose class or addresses contain the text", id="filter"),
+    Binding("s", "sort_next", "Sort", tooltip="Sort by the next column", id="sort_next"),
+    Binding("r", "sort_reverse", "Rev", tooltip="Reverse the sort", id="sort_reverse"),
+    Binding("f", "toggle_follow", "Follow", tooltip="Keep the cursor on the top row", id="follow"),
+    Binding("tab", "app.show_sources", "Sources", tooltip="Per-source summaries", id="sources", priority=True),
+    Binding("a", "all_flows", "All flows", tooltip="Every retained flow, incident or not", id="all_flows"),
+    Binding("q", "app.quit", "Quit", id="quit"),
+    Binding("x", "clear_filter", "Clear filter", show=False, id="clear_filter"),
+    *sort_bindings(INCIDENT_COLUMNS),
+]
+
 SOURCES: list[Binding] = [
     Binding("q,backspace,escape", "back", "Back", id="back"),
     Binding("tab", "back", "Flows", show=False, id="sources", priority=True),
@@ -108,7 +120,8 @@ CONFIRM: list[Binding] = [
 CONTEXTS: list[tuple[str, list[Binding]]] = [
     ("everywhere", APP),
     ("tables", TABLE),
-    ("flows (main)", FLOWS),
+    ("incidents (main)", INCIDENTS),
+    ("flows", FLOWS),
     ("sources", SOURCES),
     ("flow detail", FLOW_DETAIL),
     ("filter bar", FILTER_BAR),

@@ -16,7 +16,8 @@ def run(session: Session) -> int:
     session.check()
     feed = StartingPipeline(session.open)
     app = FlowTriageApp(
-        feed, session.config, subtitle=session.subtitle, nfcapd_dir=session.config.tui.nfcapd_dir
+        feed, session.config, subtitle=session.subtitle, nfcapd_dir=session.config.tui.nfcapd_dir,
+        start="incidents",
     )
     app.run()
     error = feed.error

@@ -59,11 +59,11 @@ _ROLE_COLUMN = {"attacker": "attackers", "victim": "victims", "reflector": "refl
                 "resolver": "resolvers", "tunnel_endpoint": "tunnel_endpoints"}
 
 INCIDENT_SCHEMA: dict[str, pl.DataType] = {
-    "incident": pl.String(), "class": pl.String(), "state": pl.String(),
+    "rank": pl.Int64(), "incident": pl.String(), "class": pl.String(), "state": pl.String(),
     "first_seen": pl.Datetime("us"), "last_seen": pl.Datetime("us"),
     "flows": pl.Int64(), "packets": pl.Int64(), "bytes": pl.Int64(), "max_score": pl.Float64(),
     "peak_rate": pl.Float64(), "peers": pl.Int64(), "anchor": pl.String(),
-    "anchor_role": pl.String(),
+    "anchor_role": pl.String(), "summary": pl.String(),
     **{name: pl.String() for name in ROLE_COLUMNS},
     "activity": pl.List(pl.Int64()),
 }
@@ -101,6 +101,20 @@ class Incident:
         """Most flows in any 10 s of the episode, per second."""
         return max(self.per_10s.values(), default=0) / 10.0
 
+    def summary(self) -> str:
+        """Who did what to whom, in a line: "3 attackers -> victim 10.0.0.53"."""
+        anchor_role, peer_role = self.roles
+        n = len(self.peers)
+        more = "+" if self.peers_capped else ""
+        if n == 1:
+            others = f"{peer_role.replace('_', ' ')} {next(iter(self.peers))}"
+        else:
+            others = f"{n:,}{more} {peer_role.replace('_', ' ')}s"
+        me = f"{anchor_role.replace('_', ' ')} {self.anchor}"
+        if anchor_role in ("attacker", "tunnel_endpoint") or (anchor_role == "reflector"):
+            return f"{me} -> {others}"
+        return f"{others} -> {me}"
+
     def row(self) -> dict:
         anchor_role, peer_role = self.roles
         by_role: dict[str, str] = {name: "" for name in ROLE_COLUMNS}
@@ -119,7 +133,7 @@ class Incident:
             "first_seen": self.first_seen, "last_seen": self.last_seen, "flows": self.flows,
             "packets": self.packets, "bytes": self.bytes, "max_score": self.max_score,
             "peak_rate": self.peak_rate, "peers": len(self.peers), "anchor": self.anchor,
-            "anchor_role": anchor_role, **by_role, "activity": activity,
+            "anchor_role": anchor_role, "summary": self.summary(), **by_role, "activity": activity,
         }
 
 
@@ -357,16 +371,17 @@ class IncidentTracker:
     def table(self, ids: Iterable[str] | None = None) -> pl.DataFrame:
         """One row per incident (INCIDENT_SCHEMA), most severe and most recent first."""
         chosen = self.incidents.values() if ids is None else [self.incidents[i] for i in ids]
-        frame = pl.DataFrame([i.row() for i in chosen], schema=INCIDENT_SCHEMA)
-        return sort_incidents(frame)
+        schema = {k: v for k, v in INCIDENT_SCHEMA.items() if k != "rank"}
+        return sort_incidents(pl.DataFrame([i.row() for i in chosen], schema=schema))
 
 
 def sort_incidents(frame: pl.DataFrame) -> pl.DataFrame:
-    """Open before closed, then the highest score (to the hundredth), then the latest."""
+    """Open before closed, then the highest score (to the hundredth), then the latest; `rank`
+    numbers that order (0 = most severe and most recent), for views that sort by it."""
     return frame.sort(
         [pl.col("state") == "open", pl.col("max_score").round(2), "last_seen", "incident"],
         descending=[True, True, True, False],
-    )
+    ).with_row_index("rank").with_columns(pl.col("rank").cast(pl.Int64))
 
 
 def _trim(incident: Incident) -> None:

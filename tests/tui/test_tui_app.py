@@ -234,7 +234,7 @@ async def test_help_lists_every_binding_with_its_id():
 
         listed = {binding_id for _, _, _, binding_id in app.screen.rows}
         assert listed == binding_ids()
-        assert ("flows (main)", "r", "Reverse the sort", "sort_reverse") in app.screen.rows
+        assert ("flows", "r", "Reverse the sort", "sort_reverse") in app.screen.rows
         assert "sort_reverse" in screen_text(app) or "cursor_up" in screen_text(app)
         assert binding_ids() >= {"sort_time", "open", "sources", "help", "quit"}
         await pilot.press("q")

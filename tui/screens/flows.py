@@ -30,6 +30,7 @@ class FlowsScreen(FeedbackActions, TableScreen):
     ID_COLUMN = "flow_id"
     DEFAULT_SORT = SortKey("score", descending=True)
     BINDINGS = keys.FLOWS
+    incident: dict | None = None  # the incident whose flows these are (IncidentFlowsScreen)
 
     def compose(self) -> ComposeResult:
         yield Static(id="title")
@@ -106,7 +107,13 @@ class FlowsScreen(FeedbackActions, TableScreen):
         if self.follow:
             text.append(" FOLLOW ", style="bold")
         shown, total = len(self.table.view), (app.snapshot.flows.height if app.snapshot else 0)
-        text.append(f" {shown:,}/{total:,} flows ")
+        incident = self.incident
+        if incident is not None:
+            # shown/all: the view holds the incident's retained flows, the incident counts all
+            text.append(f" {shown:,}/{fmt.compact(incident.get('flows'))} flows of ")
+            text.append(f"{sanitize(incident.get('class'))}: {sanitize(incident.get('summary'))} ", style="bold")
+        else:
+            text.append(f" {shown:,}/{total:,} flows ")
         if self.filter_text:
             text.append(" filter: ", style="dim")
             text.append(sanitize(self.filter_text), style="bold")

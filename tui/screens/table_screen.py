@@ -35,6 +35,7 @@ class TableScreen(Screen):
         self.sort = self.DEFAULT_SORT
         self.filter_text = ""
         self.predicate: pl.Expr | None = None
+        self.scope: pl.Expr | None = None  # always applied, under any filter (one incident's flows)
         self.follow = False
         self._generation = 0
         self._shown_version = -1
@@ -78,7 +79,10 @@ class TableScreen(Screen):
         if snapshot is None:
             return
         self._generation += 1
-        self._build(self.frame_of(snapshot), self.sort, self.predicate, self.threshold(snapshot), snapshot.version, self._generation)
+        predicate = self.predicate
+        if self.scope is not None:
+            predicate = self.scope if predicate is None else self.scope & predicate
+        self._build(self.frame_of(snapshot), self.sort, predicate, self.threshold(snapshot), snapshot.version, self._generation)
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="view", description="sort and filter")
     def _build(self, frame, sort, predicate, threshold, version, generation) -> None:
