@@ -23,6 +23,7 @@ from engine.live.snapshot import Snapshot
 from tui import keys
 from tui.bindings import check_keymap
 from tui.feed import Feed
+from tui.feedback import Confirm
 from tui.labels import LabelController
 from tui.messages import Activity, Reapplied, Saved
 from tui.models import Explainer, ModelController
@@ -66,6 +67,7 @@ class FlowTriageApp(App):
         nfcapd_dir: str = "",
         feedback: Feedback | None = None,
         start: str = "flows",
+        quit_warning: str = "",
     ) -> None:
         super().__init__()
         self.animation_level = "none"  # animations cost bytes over SSH and time in tests
@@ -73,6 +75,7 @@ class FlowTriageApp(App):
         self.config = config
         self.subtitle = subtitle
         self.start = start  # the first screen: "incidents" (watch, demo) or "flows"
+        self.quit_warning = quit_warning  # what quitting loses (the demo's labels), said before
         self.explainer = explainer
         self.nfcapd_dir = nfcapd_dir or config.tui.nfcapd_dir
         self.snapshot: Snapshot | None = None  # the one on screen
@@ -107,10 +110,11 @@ class FlowTriageApp(App):
         self._incoming = snapshot
 
     @property
-    def updates_behind(self) -> int:
+    def flows_behind(self) -> int:
+        """Flows scored since the snapshot on screen (what a paused view has not shown)."""
         if self._incoming is None or self.snapshot is None:
             return 0
-        return max(0, self._incoming.version - self.snapshot.version)
+        return max(0, self._incoming.counters.flows - self.snapshot.counters.flows)
 
     def apply_latest(self) -> None:
         """Show the newest snapshot, if any arrived and the view is not paused."""
@@ -217,6 +221,14 @@ class FlowTriageApp(App):
     def feed_error(self) -> str | None:
         error = self.feed.error
         return f"{type(error).__name__}: {error}" if error is not None else None
+
+    def action_request_quit(self) -> None:
+        """`q` on the main screen: q means "back" everywhere else, so quitting asks first."""
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self.exit()
+
+        self.push_screen(Confirm(" ".join(p for p in ("Quit flowtriage?", self.quit_warning) if p)), answered)
 
     def action_help(self) -> None:
         if not isinstance(self.screen, HelpScreen):

@@ -54,7 +54,7 @@ FLOWS: list[Binding] = [
     Binding("r", "sort_reverse", "Rev", tooltip="Reverse the sort", id="sort_reverse"),
     Binding("f", "toggle_follow", "Follow", tooltip="Keep the cursor on the top row", id="follow"),
     Binding("tab", "app.show_sources", "Sources", tooltip="Per-source summaries", id="sources", priority=True),
-    Binding("q", "app.quit", "Quit", id="quit"),
+    Binding("q", "app.request_quit", "Quit", tooltip="Quit (asks first; ctrl+q quits at once)", id="quit"),
     Binding("x", "clear_filter", "Clear filter", show=False, id="clear_filter"),
     Binding("c", "copy('src_addr')", "Copy source", show=False, id="copy_source"),
     Binding("C", "copy('dst_addr')", "Copy destination", show=False, id="copy_destination"),
@@ -69,7 +69,7 @@ INCIDENTS: list[Binding] = [
     Binding("f", "toggle_follow", "Follow", tooltip="Keep the cursor on the top row", id="follow"),
     Binding("tab", "app.show_sources", "Sources", tooltip="Per-source summaries", id="sources", priority=True),
     Binding("a", "all_flows", "All flows", tooltip="Every retained flow, incident or not", id="all_flows"),
-    Binding("q", "app.quit", "Quit", id="quit"),
+    Binding("q", "app.request_quit", "Quit", tooltip="Quit (asks first; ctrl+q quits at once)", id="quit"),
     Binding("x", "clear_filter", "Clear filter", show=False, id="clear_filter"),
     *sort_bindings(INCIDENT_COLUMNS),
 ]

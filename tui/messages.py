@@ -12,10 +12,11 @@ from tui.view import TableView
 class ViewReady(Message):
     """A worker finished filtering and sorting; `generation` says which request it answers."""
 
-    def __init__(self, view: TableView, generation: int) -> None:
+    def __init__(self, view: TableView, generation: int, new_above: int = 0) -> None:
         super().__init__()
         self.view = view
         self.generation = generation
+        self.new_above = new_above  # rows above the cursor's row that arrived since it left the top
 
 
 class Explained(Message):

@@ -46,6 +46,7 @@ class Session:
     since: float | None = None  # epoch seconds: dumps older than this count as read
     state_path: Path | None = None
     create_labels: bool = True  # the TUI creates a label store; headless only uses one
+    temporary: bool = False  # state, labels and models are deleted at the end (the demo)
     on_open: Callable[[], object] | None = field(default=None, repr=False)
 
     def check(self) -> None:
@@ -115,7 +116,7 @@ def demo_session(
             yield Session(
                 directory, demo_config(config, root),
                 subtitle=f"demo: {corpus}/{shape}, a rotation every {interval:g}s",
-                model=model, from_start=True, state_path=root / "state.sqlite",
+                model=model, from_start=True, state_path=root / "state.sqlite", temporary=True,
                 # the first rotation as soon as the pipeline can read it
                 on_open=replayer.start,
             )

@@ -145,3 +145,12 @@ def test_the_bundled_model_loads_and_matches_the_current_features(tmp_path, caps
     out = tmp_path / "flagged.jsonl"
     assert main(["score", str(TEST[0]), "-o", str(out), "-q"]) == 0  # no --model: bundled
     assert out.exists()
+
+
+def test_eval_on_the_training_files_says_it_is_in_sample(model, capsys):
+    argv = ["eval", *map(str, TRAIN), "--truth", str(LABELS), "--model", str(model), "-q"]
+    assert main(argv) == 0
+    text = capsys.readouterr().out
+    assert "IN-SAMPLE: the model was trained on 2 of these 2 file(s)" in text
+    assert main(["eval", *map(str, TEST), "--truth", str(LABELS), "--model", str(model), "-q"]) == 0
+    assert "IN-SAMPLE" not in capsys.readouterr().out  # held-out files: no warning

@@ -81,7 +81,27 @@ def test_demo_shows_flagged_flows_and_is_driven_by_keys(tmp_path):
         term.keys("q")
         term.wait_for(lambda t: " incidents" in t.splitlines()[0], "the main screen again")
         term.keys("q")
+        term.wait_for(lambda t: "Quit flowtriage?" in t and "temporary directory" in t, "the quit question")
+        term.keys("y")
         term.wait_for(lambda t: status.exists() and status.read_text().strip() != "", "the process to exit", 15)
         assert status.read_text().strip() == "0"
     finally:
         term.close()
+
+
+def test_a_hangup_removes_the_demo_temporary_directory(tmp_path):
+    """An SSH drop (tmux kill-session sends SIGHUP) must not leave the demo's dumps, state,
+    labels and models behind in the temporary directory."""
+    status = tmp_path / "status"
+    temp = tmp_path / "tmp"
+    temp.mkdir()
+    term = Terminal(f"TMPDIR={temp} {sys.executable} -m engine demo --interval 2", status)
+    try:
+        term.wait_for(lambda t: " incidents" in t.splitlines()[0], "the demo's first screen")
+        assert list(temp.glob("flowtriage-demo-*"))
+    finally:
+        term.close()
+    deadline = time.monotonic() + 15
+    while list(temp.glob("flowtriage-demo-*")) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not list(temp.glob("flowtriage-demo-*"))

@@ -141,6 +141,8 @@ def test_a_label_made_in_the_app_is_in_the_labels_export(tmp_path):
         term.keys("q")  # back to the incidents
         term.wait_for(lambda t: " incidents" in t.splitlines()[0], "the incidents again")
         term.keys("q")
+        term.wait_for(lambda t: "Quit flowtriage?" in t, "the quit question")
+        term.keys("y")
         deadline = time.monotonic() + 30
         while term.alive() and time.monotonic() < deadline:
             time.sleep(0.05)

@@ -52,9 +52,9 @@ def flow_line(row: dict) -> Text:
     text.append(fmt.score_cell(row.get("score")) + " ")
     text.append(fmt.fit(sanitize(row.get("verdict")), 13) + " ")
     text.append(f"{sanitize(row.get('proto'))} ")
-    text.append(fmt.endpoint(row.get("src_addr"), row.get("src_port")))
+    text.append(fmt.endpoint(row.get("src_addr"), row.get("src_port"), row.get("proto"), words=True))
     text.append(" \u2192 ", style="dim")
-    text.append(fmt.endpoint(row.get("dst_addr"), row.get("dst_port")))
+    text.append(fmt.endpoint(row.get("dst_addr"), row.get("dst_port"), row.get("proto"), words=True))
     text.append(f"  {fmt.compact(row.get('packets'))} pkt {fmt.compact(row.get('bytes'))} B", style="dim")
     return text
 
@@ -75,8 +75,8 @@ def flows_grid(rows: list[dict]) -> Table:
         grid.add_row(
             Text(" " + fmt.clock(row.get("ts_first"))), Text(fmt.score_cell(row.get("score"))),
             Text(sanitize(row.get("verdict"))), Text(sanitize(row.get("proto"))),
-            Text(fmt.endpoint(row.get("src_addr"), row.get("src_port"))), Text("\u2192"),
-            Text(fmt.endpoint(row.get("dst_addr"), row.get("dst_port"))),
+            Text(fmt.endpoint(row.get("src_addr"), row.get("src_port"), row.get("proto"))), Text("\u2192"),
+            Text(fmt.endpoint(row.get("dst_addr"), row.get("dst_port"), row.get("proto"))),
             Text(fmt.compact(row.get("packets")) + "p"), Text(fmt.compact(row.get("bytes")) + "B"),
         )
     return grid

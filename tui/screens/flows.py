@@ -76,7 +76,9 @@ class FlowsScreen(FeedbackActions, TableScreen):
         # Moving away from the top by hand ends follow mode, as a pager's tail mode does.
         if self.follow and event.index > 0:
             self.follow = False
-            self.update_title()
+        if event.index == 0:
+            self.new_above = 0  # the top is in sight: nothing is new above
+        self.update_title()
         self.update_reason()
 
     # ---- lines around the table --------------------------------------------------------
@@ -92,7 +94,7 @@ class FlowsScreen(FeedbackActions, TableScreen):
         if row:
             text.append("\u25b8 ", style="bold")
             text.append(sanitize(row.get("reasons")) or "(no reason given)")
-            text.append(f"  [{fmt.stamp(row.get('ts_first'))} {fmt.duration(row.get('duration'))}s]", style="dim")
+            text.append(f"  [{fmt.stamp(row.get('ts_first'))} {fmt.span(row.get('duration'))}]", style="dim")
         self.query_one("#reason", Static).update(text)
 
     def update_title(self) -> None:
@@ -100,8 +102,8 @@ class FlowsScreen(FeedbackActions, TableScreen):
         text = Text(no_wrap=True, overflow="ellipsis")
         text.append(" flowtriage ", style="bold reverse")
         if app.paused:
-            behind = app.updates_behind
-            text.append(f" PAUSED +{behind} " if behind else " PAUSED ", style="bold reverse")
+            behind = app.flows_behind
+            text.append(f" PAUSED +{behind:,} flows " if behind else " PAUSED ", style="bold reverse")
         else:
             text.append(" LIVE ", style="bold")
         if self.follow:
@@ -117,6 +119,7 @@ class FlowsScreen(FeedbackActions, TableScreen):
         if self.filter_text:
             text.append(" filter: ", style="dim")
             text.append(sanitize(self.filter_text), style="bold")
+        text.append_text(self.title_marks())
         text.append(f"  {sanitize(app.subtitle)}", style="dim")
         empty = sanitize(app.feed_status) or "waiting for flows\u2026"
         if self.table.empty_text != empty:

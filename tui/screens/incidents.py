@@ -68,6 +68,8 @@ class IncidentsScreen(TableScreen):
     def on_frame_table_cursor_moved(self, event: FrameTable.CursorMoved) -> None:
         if self.follow and event.index > 0:  # moving away from the top ends follow mode
             self.follow = False
+        if event.index == 0:
+            self.new_above = 0  # the top is in sight: nothing is new above
         self.view_changed()
 
     # ---- lines around the table --------------------------------------------------------
@@ -76,7 +78,11 @@ class IncidentsScreen(TableScreen):
         app = self.app
         title = Text(no_wrap=True, overflow="ellipsis")
         title.append(" flowtriage ", style="bold reverse")
-        title.append(" PAUSED " if app.paused else " LIVE ", style="bold reverse" if app.paused else "bold")
+        behind = app.flows_behind
+        if app.paused:
+            title.append(f" PAUSED +{behind:,} flows " if behind else " PAUSED ", style="bold reverse")
+        else:
+            title.append(" LIVE ", style="bold")
         if self.follow:
             title.append(" FOLLOW ", style="bold")
         incidents = app.snapshot.incidents if app.snapshot is not None else None
@@ -86,6 +92,7 @@ class IncidentsScreen(TableScreen):
         if self.filter_text:
             title.append(" find: ", style="dim")
             title.append(sanitize(self.filter_text), style="bold")
+        title.append_text(self.title_marks())
         title.append(f"  {sanitize(app.subtitle)}", style="dim")
         empty = sanitize(app.feed_status) or "no incidents yet\u2026"
         if self.table.empty_text != empty:

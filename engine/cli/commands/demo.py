@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import os
+import shutil
+import signal
 
 from engine.cli.ui import run_tui
 from engine.config.settings import Config
@@ -28,4 +31,16 @@ def run(args: argparse.Namespace, config: Config) -> int:
     with demo_session(
         config, corpus=args.corpus, shape=args.shape, interval=args.interval, model=args.model
     ) as session:
-        return run_tui(session)
+        root = session.directory.parent  # the demo's temporary directory
+
+        def hangup(signum: int, frame: object) -> None:
+            # The terminal is gone (an SSH drop): nobody will quit, and Python's default for
+            # SIGHUP skips every cleanup. Remove what the demo made, then go.
+            shutil.rmtree(root, ignore_errors=True)
+            os._exit(128 + signum)
+
+        previous = signal.signal(signal.SIGHUP, hangup)
+        try:
+            return run_tui(session)
+        finally:
+            signal.signal(signal.SIGHUP, previous)

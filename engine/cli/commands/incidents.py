@@ -11,7 +11,12 @@ import argparse
 
 import polars as pl
 
-from engine.cli.commands.support import add_model_option, add_quiet_option, scored_run
+from engine.cli.commands.support import (
+    add_model_option,
+    add_quiet_option,
+    refuse_no_flows,
+    scored_run,
+)
 from engine.cli.console import inert, say, stderr_console
 from engine.config.settings import Config
 from engine.core.errors import UserError
@@ -55,12 +60,14 @@ def run(args: argparse.Namespace, config: Config) -> int:
     run_ = scored_run(args, config, console, analyst_labels=True)
     tracker = IncidentTracker(run_.threshold, quiet_seconds=args.gap)
     kept: list[pl.DataFrame] = []
-    total = 0
-    for _item, scored in run_.items:
+    total = skipped = 0
+    for item, scored in run_.items:
+        skipped += len(item.skipped)
         ids, _events = tracker.add(scored)
         total += scored.height
         if args.flows:
             kept.append(scored.with_columns(ids))
+    refuse_no_flows(run_.paths, total, skipped)
     tracker.close_all()
     table = tracker.table()
     write_frame(table, args.output)

@@ -6,7 +6,12 @@ import argparse
 
 import polars as pl
 
-from engine.cli.commands.support import add_model_option, add_quiet_option, scored_run
+from engine.cli.commands.support import (
+    add_model_option,
+    add_quiet_option,
+    refuse_no_flows,
+    scored_run,
+)
 from engine.cli.console import inert, say, stderr_console
 from engine.config.settings import Config
 from engine.core.output import FORMATS, check_output, write_frame
@@ -45,8 +50,9 @@ def run(args: argparse.Namespace, config: Config) -> int:
     # the incident of each flagged flow, as `flowtriage incidents` groups them
     tracker = IncidentTracker(threshold)
     kept: list[pl.DataFrame] = []
-    total = flagged = 0
+    total = flagged = skipped = 0
     for item, scored in run_.items:
+        skipped += len(item.skipped)
         ids, _events = tracker.add(scored)
         scored = scored.with_columns(ids)
         suspicious = scored.filter(pl.col("score") >= threshold)
@@ -58,6 +64,7 @@ def run(args: argparse.Namespace, config: Config) -> int:
             f"{inert(item.path.name)}: {scored.height} flows, {suspicious.height} suspicious"
             + (f", {len(item.skipped)} lines skipped" if item.skipped else ""),
         )
+    refuse_no_flows(run_.paths, total, skipped)
     out = pl.concat(kept) if kept else pl.DataFrame(schema={**SCORED_SCHEMA, "incident": pl.String})
     write_frame(out, args.output)
     say(
