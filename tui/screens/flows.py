@@ -112,7 +112,7 @@ class FlowsScreen(FeedbackActions, TableScreen):
         incident = self.incident
         if incident is not None:
             # shown/all: the view holds the incident's retained flows, the incident counts all
-            text.append(f" {shown:,}/{fmt.compact(incident.get('flows'))} flows of ")
+            text.append(f" {shown:,}/{int(incident.get('flows') or 0):,} flows of ")
             text.append(f"{sanitize(incident.get('class'))}: {sanitize(incident.get('summary'))} ", style="bold")
         else:
             text.append(f" {shown:,}/{total:,} flows ")
