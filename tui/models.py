@@ -10,12 +10,14 @@ status line names it.
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 import polars as pl
 
 from engine.config.settings import Config
 from engine.core.dumpfiles import list_dumps
+from engine.detect.features import HISTORY_SECONDS
 from engine.detect.rules import RuleSet
 from engine.detect.scorer import Scorer
 from engine.feedback.suppress import Feedback
@@ -56,6 +58,24 @@ class ModelController:
         if scorer is None:
             return None
         return explainer_of(scorer, self.app.config, self.app.feed.pipeline)
+
+    def in_context(self, row: dict) -> bool:
+        """Whether the window context of `row` is still kept (the pipeline's recent flows), so
+        recomputing its features now sees what scoring saw. A hand-fed feed (tests,
+        screenshots) gives its explainer its own context."""
+        pipeline = self.app.feed.pipeline
+        if pipeline is None:
+            return True
+        history = pipeline.history
+        ts = row.get("ts_first")
+        if history is None or history.height == 0 or ts is None:
+            return False
+        oldest = history["ts_first"].min()
+        # windows are tumbling, aligned with dt.truncate: the flow's longest window starts at
+        # its time truncated to HISTORY_SECONDS, and the kept flows must reach back to there
+        span = int(HISTORY_SECONDS)  # divides an hour, so truncating within the hour is exact
+        start = ts - timedelta(seconds=(ts.minute * 60 + ts.second) % span, microseconds=ts.microsecond)
+        return isinstance(oldest, datetime) and oldest <= start
 
     def versions(self) -> list[str]:
         try:

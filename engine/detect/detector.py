@@ -41,6 +41,7 @@ from sklearn.preprocessing import StandardScaler
 from engine.config.settings import CLASSIFIERS, OUTLIERS, ModelConfig
 from engine.core.schema import ANOMALY, NORMAL
 from engine.detect.augment import host_mapping, mix_hosts, thin_attacks
+from engine.detect.explain import why_of
 from engine.detect.features import (
     FEATURE_COLUMNS,
     SEED_FEATURES,
@@ -77,6 +78,13 @@ def _class_weights(labels: np.ndarray, weight: np.ndarray) -> np.ndarray:
     totals = np.bincount(inv, weights=weight)
     scale = weight.sum() / (len(classes) * np.maximum(totals, 1e-12))
     return weight * scale[inv]
+
+
+def _first_of(rows: np.ndarray) -> np.ndarray:
+    """For each distinct decision row, a feature row that maps to it."""
+    first = np.zeros(int(rows.max()) + 1 if len(rows) else 0, dtype=np.int64)
+    first[rows] = np.arange(len(rows))  # any row of a group will do: they are identical
+    return first
 
 
 class Detector:
@@ -317,7 +325,7 @@ class Detector:
         return [*self.classes_, ANOMALY, NORMAL]
 
     def score(self, flows: pl.DataFrame, history: pl.DataFrame | None = None,
-              rules: RuleSet | None = None) -> pl.DataFrame:
+              rules: RuleSet | None = None, detail: bool = False) -> pl.DataFrame:
         """`flows` + score (0..1), verdict and reasons, same rows in the same order.
 
         Models, verdicts and reason texts are computed once per distinct feature row and
@@ -345,6 +353,9 @@ class Detector:
                 pl.col("_pct").cast(pl.String),
             ),
         ).select("score", "verdict", "reasons")
+        if detail:  # what the verdict came from, kept with the flow (engine.detect.explain)
+            distinct = distinct.with_columns(why=pl.Series(why_of(self, X[_first_of(rows)], proba),
+                                                           dtype=pl.String))
         per_flow = distinct[rows[inverse]] if flows.height else distinct.clear()
         if rules is not None and flows.height:
             fired = rules.apply(flows)["rule_names"]

@@ -27,10 +27,12 @@ class Scorer(Protocol):
     threshold: float
 
     def score(self, flows: pl.DataFrame, history: pl.DataFrame | None = None,
-              rules: RuleSet | None = None) -> pl.DataFrame:
+              rules: RuleSet | None = None, detail: bool = False) -> pl.DataFrame:
         """`flows` plus `score` (0..1), `verdict` and `reasons`: same rows, same order.
         `history` is the flows before these (window context); `rules`, when given, names the
-        rules that fired in `reasons` (a scorer with rules of its own may ignore it)."""
+        rules that fired in `reasons` (a scorer with rules of its own may ignore it); `detail`
+        adds `why` (engine.detect.explain: what the verdict came from, null when the scorer
+        has nothing beyond `reasons`)."""
         ...
 
     def explain(self, flows: pl.DataFrame, history: pl.DataFrame | None = None,
@@ -50,14 +52,15 @@ class RuleScorer:
         self.threshold = threshold  # a rule of this severity or more flags its flows
 
     def score(self, flows: pl.DataFrame, history: pl.DataFrame | None = None,
-              rules: RuleSet | None = None) -> pl.DataFrame:
+              rules: RuleSet | None = None, detail: bool = False) -> pl.DataFrame:
         # `rules` is ignored: this scorer is its own rule set (the configured one).
         hits = self.ruleset.apply(flows)
-        return flows.with_columns(
+        scored = flows.with_columns(
             score=hits["rule_severity"].fill_null(0.0),
             verdict=hits["rule_label"].fill_null(NORMAL),
             reasons=hits["rule_names"].fill_null(""),
         )
+        return scored.with_columns(why=pl.lit(None, pl.String)) if detail else scored
 
     def explain(self, flows: pl.DataFrame, history: pl.DataFrame | None = None,
                 rules: RuleSet | None = None) -> list[dict] | None:

@@ -40,7 +40,9 @@ MESSAGES_KEPT = 200
 RATE_WINDOW = 10.0
 VIEW_SINK = "view"  # checkpoints of a watcher without an output file (the TUI)
 
-RETAINED_SCHEMA = {**SCORED_SCHEMA, "flow_id": pl.UInt64(), "incident": pl.String()}
+# `why`: what the verdict came from, kept from scoring time for the drill-down (the TUI's
+# pipeline only; engine.detect.explain)
+RETAINED_SCHEMA = {**SCORED_SCHEMA, "flow_id": pl.UInt64(), "incident": pl.String(), "why": pl.String()}
 # With analysts' feedback: the vector key a label needs, and the model's own output (so that
 # applying labels again, after an undo, starts from what the model said).
 FEEDBACK_SCHEMA = {
@@ -266,9 +268,13 @@ class Pipeline:
         scored = None
         if batch.flows.height:
             # rules: the names of the rules that fired go into `reasons` (the Scorer contract)
-            scored = scorer.score(batch.flows, history=self._history, rules=self._rules)
-            scored = scored.select(list(SCORED_SCHEMA)).with_columns(flow_id=batch.flow_ids,
-                                                                     incident=pl.lit(None, pl.String))
+            # detail: the drill-down explains from what was computed now (a headless watcher
+            # writes no drill-down, and skips the cost)
+            detail = self._sink is None
+            scored = scorer.score(batch.flows, history=self._history, rules=self._rules, detail=detail)
+            why = scored["why"] if detail else pl.repeat(None, scored.height, dtype=pl.String, eager=True)
+            scored = scored.select(list(SCORED_SCHEMA)).with_columns(
+                flow_id=batch.flow_ids, incident=pl.lit(None, pl.String), why=why)
         with self._lock:
             self._process_scored(batch, scored if batch.flows.height else None, threshold)
 

@@ -27,13 +27,15 @@ class BytesScorer:
         self.cut = cut
         self.calls: list[tuple[int, int, set[str]]] = []  # (flows, history rows, history files)
 
-    def score(self, flows: pl.DataFrame, history: pl.DataFrame | None = None, rules=None) -> pl.DataFrame:
+    def score(self, flows: pl.DataFrame, history: pl.DataFrame | None = None, rules=None,
+              detail: bool = False) -> pl.DataFrame:
         files = set(history["file"].unique()) if history is not None else set()
         self.calls.append((flows.height, 0 if history is None else history.height, files))
         return flows.with_columns(
             score=(pl.col("bytes") > self.cut).cast(pl.Float64),
             verdict=pl.when(pl.col("bytes") > self.cut).then(pl.lit("amplification")).otherwise(pl.lit("normal")),
             reasons=pl.lit("bytes"),
+            **({"why": pl.lit(None, pl.String)} if detail else {}),
         )
 
     def explain(self, flows: pl.DataFrame, history: pl.DataFrame | None = None, rules=None) -> None:

@@ -19,6 +19,7 @@ from textual.widgets import Footer, Static
 
 from engine.core.sanitize import sanitize
 from engine.core.schema import FLOW_COLUMNS
+from engine.detect.explain import probabilities, sentences
 from engine.live.snapshot import Snapshot
 from tui import format as fmt
 from tui import keys
@@ -105,12 +106,22 @@ def render_detail(detail: object, indent: int = 0) -> Text:
     return text
 
 
-def render_explanation(detail: dict) -> tuple[Group, Group | None]:
+def render_explanation(detail: dict, *, recomputed: bool = False) -> tuple[Group, Group | None]:
     """engine.detect.detector.Detector.explain()'s dict as (the verdict, rules fired, class probabilities
-    with bars, nearest labelled neighbours, unknown keys generically; the features)."""
+    with bars, nearest labelled neighbours, unknown keys generically; the features).
+
+    `recomputed`: the flow's verdict and probabilities from scoring time are shown above it,
+    so a recomputation (on the window context kept now) shows neither, only what scoring
+    did not keep: features and nearest training flows."""
     parts: list = []
     head = Text()
-    head.append("Detector\n", style="bold underline")
+    if recomputed:
+        head.append("Features and nearest training flows", style="bold underline")
+        head.append(" (recomputed now: the window context is still kept)\n", style="dim")
+        detail = {k: v for k, v in detail.items()
+                  if k not in ("verdict", "score", "probabilities", "outlier_percentile", "outlier")}
+    else:
+        head.append("Detector\n", style="bold underline")
     if "verdict" in detail or "score" in detail:
         head.append(f"  verdict {sanitize(detail.get('verdict'))}  score {_value(detail.get('score'))}")
     if detail.get("outlier_percentile") is not None:
@@ -183,10 +194,16 @@ class FlowScreen(FeedbackActions, Screen):
     def on_mount(self) -> None:
         self.view_changed()
         self.query_one(VerticalScroll).focus()
+        explain = self.query_one("#explain", Static)
         if self.app.current_explainer() is None:
-            self.query_one("#explain", Static).update(
-                Text("detector detail: not available (no model loaded)", style="dim")
-            )
+            explain.update(Text("detector detail: not available (no model loaded)", style="dim"))
+        elif self.row.get("why") and not self.app.models.in_context(self.row):
+            # Recomputing now, without the flows of this flow's windows, would give other
+            # features and maybe another verdict: say what is missing instead.
+            explain.update(Text(
+                "Features and nearest training flows: not shown. They need this flow's window "
+                "context (the flows around it), which is kept only for the last minute of flow "
+                "time; the verdict and the reasons above are from scoring time.", style="dim"))
         else:
             self._explain()
 
@@ -202,7 +219,7 @@ class FlowScreen(FeedbackActions, Screen):
     def _fields(self) -> Group:
         """Every field of the row (canonical columns, score, then any features), two per line."""
         canonical = [c for c in FLOW_COLUMNS if c in self.row]
-        extra = [c for c in self.row if c not in FLOW_COLUMNS and c not in ("reasons",)]
+        extra = [c for c in self.row if c not in FLOW_COLUMNS and c not in ("reasons", "why")]
         names = canonical + extra
         grid = Table.grid(padding=(0, 1), expand=True)
         for _ in range(2):
@@ -218,6 +235,15 @@ class FlowScreen(FeedbackActions, Screen):
     def _why(self) -> Text:
         text = Text()
         text.append("Why\n", style="bold underline")
+        why = self.row.get("why")
+        if why:  # kept from scoring time (engine.detect.explain): the verdict's own evidence
+            chances = ", ".join(f"{sanitize(c)} {p:.2f}" for c, p in probabilities(why).items())
+            text.append(f"  {sanitize(self.row.get('verdict'))}, score {fmt.score_cell(self.row.get('score'))}",
+                        style="bold")
+            text.append(f" as scored ({chances})\n", style="dim")
+            for sentence in sentences(why):
+                text.append(f"  \u2022 {sanitize(sentence)}\n")
+            text.append("  reasons:\n", style="dim")
         reasons = sanitize(self.row.get("reasons"))
         for part in [p.strip() for p in reasons.split(";") if p.strip()] or ["(no reason given)"]:
             text.append(f"  \u2022 {part}\n")
@@ -299,7 +325,7 @@ class FlowScreen(FeedbackActions, Screen):
         elif not message.detail:
             widget.update(Text("Detector: (no detail)", style="dim"))
         elif isinstance(message.detail, dict):
-            head, features = render_explanation(message.detail)
+            head, features = render_explanation(message.detail, recomputed=bool(self.row.get("why")))
             widget.update(head)
             if features is not None:
                 self.query_one("#features", Static).update(features)
