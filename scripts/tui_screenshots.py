@@ -32,12 +32,11 @@ from engine.live.snapshot import Counters, Snapshot  # noqa: E402
 from engine.models.registry import load_scorer  # noqa: E402
 from tui.app import FlowTriageApp  # noqa: E402
 from tui.feed import SnapshotFeed  # noqa: E402
-from tui.models import explainer_of  # noqa: E402
 
 
 def score(flows: pl.DataFrame, config) -> tuple[pl.DataFrame, Scorer]:
     scorer = load_scorer(config)  # the model `watch` would use (the bundled one by default)
-    return scorer.score(flows), scorer
+    return scorer.score(flows, detail=True), scorer  # with `why`, as the live pipeline keeps it
 
 
 def with_incidents(scored: pl.DataFrame, threshold: float) -> tuple[pl.DataFrame, pl.DataFrame]:
@@ -121,7 +120,7 @@ def main() -> None:
     snapshot = Snapshot(1, retained, sources_of(scored, threshold), counters, threshold=threshold,
                         incidents=incidents)
     app = FlowTriageApp(SnapshotFeed(snapshot, scorer=scorer), config, subtitle="watching /var/flows/dumps",
-                        explainer=explainer_of(scorer, config), nfcapd_dir="/var/flows/nfcapd",
+                        nfcapd_dir="/var/flows/nfcapd",
                         start="incidents")
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)

@@ -61,11 +61,11 @@ class ModelController:
 
     def in_context(self, row: dict) -> bool:
         """Whether the window context of `row` is still kept (the pipeline's recent flows), so
-        recomputing its features now sees what scoring saw. A hand-fed feed (tests,
-        screenshots) gives its explainer its own context."""
+        recomputing its features now sees what scoring saw. A hand-fed feed keeps no window
+        context: only a row without scoring-time detail (tests) is explained from its own."""
         pipeline = self.app.feed.pipeline
         if pipeline is None:
-            return True
+            return not row.get("why")
         history = pipeline.history
         ts = row.get("ts_first")
         if history is None or history.height == 0 or ts is None:
