@@ -31,7 +31,7 @@ def build_argv(output: Path) -> list[str]:
                 labels += ["--labels", str(corpus / f"{shape}-labels.csv.gz")]
     return [
         "train", *dumps, *labels, "-o", str(output), "--no-label-db",
-        "--config", str(ROOT / "engine" / "defaults.toml"),
+        "--config", str(ROOT / "engine" / "config" / "defaults.toml"),
     ]
 
 

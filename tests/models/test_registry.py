@@ -6,6 +6,7 @@ import polars as pl
 import pytest
 
 from engine.config.settings import Config, parse_config
+from engine.core.errors import UserError
 from engine.detect.detector import Detector
 from engine.models.registry import (
     CURRENT,
@@ -73,3 +74,39 @@ def test_threshold_in_a_file_is_optional_and_checked():
     assert parse_config({"model": {"threshold": 0.7}}).model.threshold == 0.7
     with pytest.raises(ValueError, match="threshold"):
         parse_config({"model": {"threshold": 1.5}})
+
+
+def test_the_bundled_model_is_version_0_and_rollback_reaches_it(tmp_path, small_detector):
+    from engine.models.registry import BUNDLED, all_versions, current_model
+
+    directory = tmp_path / "models"
+    only = save_versioned(small_detector, directory, metadata={})
+    set_current(directory, only)
+    names = [v.name for v in all_versions(directory)]
+    assert names == [BUNDLED, only.stem]
+    path, _ = rollback(directory)  # the version before the only retrained one
+    assert path == BUNDLED_MODEL and current_model(directory) == BUNDLED_MODEL
+    assert model_path(_config(tmp_path)) == BUNDLED_MODEL
+    assert [v.name for v in all_versions(directory) if v.current] == [BUNDLED]
+    with pytest.raises(UserError, match="no version older"):
+        rollback(directory)
+    rollback(directory, only.stem[:20])
+    assert model_path(_config(tmp_path)) == only
+
+
+def test_models_cli_lists_uses_and_diffs(tmp_path, small_detector, capsys):
+    from engine.cli.entry import main
+
+    directory = tmp_path / "models"
+    version = save_versioned(small_detector, directory, metadata={"flows": 200})
+    config = tmp_path / "config.toml"
+    config.write_text(f'[labels]\nmodel_dir = "{directory}"\n')
+    assert main(["models", "list", "--config", str(config)]) == 0
+    listed = capsys.readouterr().out
+    assert "bundled" in listed and version.stem in listed
+    assert main(["models", "use", version.stem, "--config", str(config)]) == 0
+    assert (directory / CURRENT).read_text().strip() == version.name
+    dump = FIXTURES / "labels" / "nfcapd.202701110139.txt"
+    assert main(["models", "diff", "bundled", "current", str(dump), "--config", str(config)]) == 0
+    out = capsys.readouterr().out
+    assert "change verdict from A to B" in out and "verdicts by class" in out

@@ -14,5 +14,6 @@ COMMAND_HELP: dict[str, str] = {
     "watch": "watch a directory of rotating dumps (the TUI, or --headless)",
     "demo": "the TUI on bundled sample dumps replayed as rotations (a first look)",
     "labels": "list, export or import analysts' labels",
+    "models": "list model versions, make one current, or diff two on real dumps",
 }
 COMMAND_MODULES: tuple[str, ...] = tuple(COMMAND_HELP)
