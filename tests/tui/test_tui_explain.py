@@ -10,7 +10,6 @@ import dataclasses
 import json
 import shutil
 
-import polars as pl
 import pytest
 
 from engine.config.settings import Config
