@@ -147,12 +147,16 @@ def sentences(why: str | None) -> list[str]:
     data = json.loads(why)
     said = []
     for feature, value, pct, median in data.get("d", []):
-        if pct >= 50:
-            where = f"more than {pct:.0f}% of normal traffic" if pct < 100 else "more than any normal flow seen in training"
+        if pct >= 100:
+            where = "above every normal flow in training"
+        elif pct <= 0:
+            where = "below every normal flow in training"
+        elif pct >= 50:
+            where = f"above {min(pct, 99.9):.3g}% of normal flows"
         else:
-            where = f"less than {100 - pct:.0f}% of normal traffic" if pct > 0 else "less than any normal flow seen in training"
-        said.append(f"{describe(feature)}: {_shown(feature, value)}, {where} "
-                    f"(normal: {_shown(feature, median)})")
+            where = f"below {min(100 - pct, 99.9):.3g}% of normal flows"
+        said.append(f"{describe(feature)}: {_shown(feature, value)} "
+                    f"(normal {_shown(feature, median)}; {where})")
     return said
 
 

@@ -238,7 +238,7 @@ class FlowScreen(FeedbackActions, Screen):
         why = self.row.get("why")
         if why:  # kept from scoring time (engine.detect.explain): the verdict's own evidence
             chances = ", ".join(f"{sanitize(c)} {p:.2f}" for c, p in probabilities(why).items())
-            text.append(f"  {sanitize(self.row.get('verdict'))}, score {fmt.score_cell(self.row.get('score'))}",
+            text.append(f"  {sanitize(self.row.get('verdict'))}, score {float(self.row.get('score') or 0):.2f}",
                         style="bold")
             text.append(f" as scored ({chances})\n", style="dim")
             for sentence in sentences(why):
