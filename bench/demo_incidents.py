@@ -58,7 +58,7 @@ def measure(corpus: str, shape: str, interval: float, timeout: float) -> dict[st
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--interval", type=float, default=5.0)
+    parser.add_argument("--interval", type=float, default=3.0)
     parser.add_argument("--timeout", type=float, default=60.0)
     args = parser.parse_args()
     worst = 0.0

@@ -129,6 +129,49 @@ class LabelController:
 
         self.submit(write)
 
+    def label_incident(self, incident: dict | None, label: str | None = None) -> None:
+        """`n` / `l` on the incidents screen: one label for every retained flow of the incident,
+        after a yes that names how many; one transaction, "saved" once it is on disk."""
+        feedback = self._ready(incident)
+        if feedback is None or incident is None:
+            return
+        snapshot = self.app.snapshot
+        flows = (snapshot.flows.filter(pl.col("incident") == incident.get("incident"))
+                 if snapshot is not None and "incident" in snapshot.flows.columns else None)
+        if flows is None or flows.height == 0:
+            self.app.notify("No retained flow of this incident to label", severity="warning", markup=False)
+            return
+        what = f"{incident.get('class')}: {incident.get('summary')}"
+
+        def confirmed_with(name: str) -> None:
+            def confirmed(yes: bool | None) -> None:
+                if not yes:
+                    return
+                version = self.model_version()
+                self.app.set_activity(f"saving {name} on {flows.height:,} flows…", "bold yellow")
+
+                def write() -> str:
+                    frame = flows.with_columns(label=pl.lit(name), model_version=pl.lit(version))
+                    count = feedback.store.add_frame(frame, scope="flow")
+                    return f"saved: {name} on {count:,} flows of incident {incident.get('incident')}"
+
+                self.submit(write)
+
+            self.app.push_screen(Confirm(
+                f"Label the {flows.height:,} retained flows of this incident ({what}) {name}? "
+                "(u undoes one flow's label at a time)"), confirmed)
+
+        if label is not None:
+            confirmed_with(label)
+            return
+        classes = [c for c in feedback.store.vocabulary() if c != ANOMALY]
+
+        def chosen(answer: str | tuple[str, str] | None) -> None:
+            if isinstance(answer, str):
+                confirmed_with(answer)
+
+        self.app.push_screen(LabelPicker(classes, sanitize(what)), chosen)
+
     def undo(self) -> None:
         """`u`: this analyst's latest label or note is cancelled (an undo event)."""
         feedback = self._ready(need_row=False)

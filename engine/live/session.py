@@ -101,7 +101,7 @@ def demo_config(config: Config, root: Path) -> Config:
 
 @contextmanager
 def demo_session(
-    config: Config, *, corpus: str = "lab-dev", shape: str = "nfpcapd", interval: float = 5.0,
+    config: Config, *, corpus: str = "lab-dev", shape: str = "nfpcapd", interval: float = 3.0,
     model: str | None = None,
 ) -> Iterator[Session]:
     """Bundled sample dumps replayed as rotations into a temporary directory, watched from

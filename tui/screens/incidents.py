@@ -56,6 +56,12 @@ class IncidentsScreen(TableScreen):
         if event.row is not None and event.row.get("incident"):
             self.app.push_screen(IncidentFlowsScreen(event.row))
 
+    def action_label_normal(self) -> None:
+        self.app.labels.label_incident(self.table.cursor_row, "normal")
+
+    def action_label_pick(self) -> None:
+        self.app.labels.label_incident(self.table.cursor_row)
+
     def action_all_flows(self) -> None:
         self.app.push_screen(IncidentFlowsScreen(None))
 

@@ -19,8 +19,9 @@ def register(sub, common) -> None:
         description="Replays real nfdump dumps bundled with flowtriage into a temporary directory, "
         "one rotation every --interval seconds, and watches it with the TUI and the bundled model.",
     )
-    p.add_argument("--interval", type=float, default=5.0, metavar="SECONDS",
-                   help="seconds between rotations (default 5)")
+    # 3 s: every attack of a bundled corpus is on the first screen within 15 s (bench/demo_incidents.py)
+    p.add_argument("--interval", type=float, default=3.0, metavar="SECONDS",
+                   help="seconds between rotations (default 3)")
     p.add_argument("--corpus", default="lab-dev", help="bundled corpus: lab-dev or lab-mixed-dev")
     p.add_argument("--shape", default="nfpcapd", help="flow shape: nfpcapd (per packet) or routerlike")
     p.add_argument("--model", metavar="MODEL", help="model file (default: [model] path, else the bundled one)")
