@@ -51,7 +51,7 @@ def measure(corpus: str, shape: str, interval: float, timeout: float) -> dict[st
     finally:
         subprocess.run(["tmux", "kill-session", "-t", name], capture_output=True)
     print(f"{corpus}/{shape}: " + ", ".join(
-        f"{c} {'%.1f s' % t if t is not None else 'NOT NAMED'}" for c, t in seen.items()))
+        f"{c} {f'{t:.1f} s' if t is not None else 'NOT NAMED'}" for c, t in seen.items()))
     print("\n".join("    " + line for line in last.splitlines()[:12]))
     return seen
 

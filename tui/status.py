@@ -42,6 +42,8 @@ def status_line(snapshot: Snapshot | None, incoming_snapshot: Snapshot | None, a
     item("lag", f"{fmt.duration(shown.lag_seconds).rstrip('s')}s")
     item("fl/s", fmt.compact(shown.flows_per_second), after=True)
     item("flagged", f"{shown.flagged:,}", "bold red" if shown.flagged else "", after=True)
+    if shown.restored_flows:  # a restart: the view was filled again from dumps already read
+        item("restored", f"{shown.restored_flows:,}", "bold yellow", after=True)
     item("skip", f"{shown.skipped_lines:,}", "bold yellow" if shown.skipped_lines else "", after=True)
     item("err", f"{shown.errors:,}", "bold red" if shown.errors else "", after=True)
     item("model", sanitize(shown.model_version) or "-")

@@ -28,6 +28,7 @@ from engine.detect.features import HISTORY_SECONDS
 from engine.detect.incidents import IncidentEvent, IncidentTracker
 from engine.detect.rules import RuleSet
 from engine.detect.scorer import Scorer
+from engine.ingest import Cursor, read_dump
 from engine.live.sink import EventSink, JsonlSink
 from engine.live.snapshot import Counters, Snapshot
 from engine.live.source_window import SourceWindow
@@ -69,6 +70,8 @@ class Pipeline:
     ):
         self.directory = Path(directory)
         self.config = config
+        self._from_start = from_start
+        self._restored = 0
         self.keep_all = keep_all
         self._scorer = scorer
         self._sink = sink
@@ -249,6 +252,11 @@ class Pipeline:
                 self.tailer.wait(watch.poll_interval)
 
     def _score_loop(self) -> None:
+        if not self._stopped:
+            try:
+                self._restore_view()
+            except Exception as exc:  # noqa: BLE001 - the view stays empty; watching goes on
+                self._say(f"the view was not restored after the restart: {type(exc).__name__}: {exc}")
         while not self._stop.is_set():
             try:
                 batch = self._queue.get(timeout=0.2)
@@ -259,6 +267,64 @@ class Pipeline:
                         self._publish()
                 continue
             self._process(batch)
+
+    def _restore_view(self) -> None:
+        """The live view after a restart (no output file: the TUI): the dumps already read
+        whose last change is within retain_seconds are read and scored again for the view
+        only: nothing is written, counted or checkpointed, and a message says so. Without
+        this, `watch DIR` again after an SSH drop shows an empty screen until the next
+        rotation, because every dump is checkpointed."""
+        if self._sink is not None or self._from_start:
+            return
+        cutoff = time.time() - self.config.watch.retain_seconds
+        found: list[tuple[Path, int, int | None]] = []  # path, file uid, last line read (None: all)
+        for record in self.state.records():
+            if record.gone or not (record.done or record.cursor):
+                continue
+            path = Path(record.name)
+            try:
+                st = path.stat()
+            except OSError:
+                continue
+            if st.st_mtime >= cutoff and (st.st_dev, st.st_ino) == (record.dev, record.ino):
+                # a dump still being written: only the lines read before (the tailer reads on)
+                last = None if record.done else Cursor.from_json(record.cursor or "{}").line
+                found.append((path, record.uid, last))
+        restored = 0
+        for path, uid, last in sorted(found, key=lambda item: item[0].name):
+            if self._stop.is_set():
+                return
+            try:
+                flows = read_dump(path, final=True, timezone=self.config.ingest.timezone).flows
+            except Exception as exc:  # noqa: BLE001 - a dump that cannot be read again is said
+                self._say(f"{inert(path.name)}: not restored into the view: {exc}")
+                continue
+            if last is not None:
+                flows = flows.filter(pl.col("line") <= last)
+            if flows.height == 0:
+                continue
+            # the same flow ids as when the dump was first read: (file uid << 32) | line
+            ids = (pl.lit(uid << 32, pl.UInt64) + flows["line"].cast(pl.UInt64)).alias("flow_id")
+            scored = self._scorer.score(flows, history=self._history, rules=self._rules, detail=True)
+            scored = scored.select(list(SCORED_SCHEMA)).with_columns(
+                pl.select(ids).to_series(), incident=pl.lit(None, pl.String), why=scored["why"])
+            with self._lock:
+                if self.feedback is not None:
+                    scored = self.feedback.apply(scored, history=self._history)
+                incident_ids, events = self._incidents.add(scored)
+                scored = scored.with_columns(incident_ids)
+                self._remember(flows)
+                self._retain(scored, self._scorer.threshold)
+                self._summarize(scored)
+                self._incidents_changed(events)
+            restored += flows.height
+        self._restored = restored
+        if restored:
+            self._say(f"restored the view after a restart: {restored:,} flows of {len(found)} dump(s) "
+                      f"already read in the last {self.config.watch.retain_seconds:g} s, scored again "
+                      "for the view only (not counted, not written again)")
+            with self._lock:
+                self._publish()
 
     # -- one batch -------------------------------------------------------------------------------
 
@@ -371,6 +437,7 @@ class Pipeline:
             skipped_lines=self._skipped,
             errors=self._errors + self.tailer.errors,
             model_version=str(version),
+            restored_flows=self._restored,
         )
 
     def _publish(self) -> None:

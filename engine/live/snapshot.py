@@ -29,6 +29,7 @@ class Counters:
     skipped_lines: int = 0          # lines that were not flows (see messages)
     errors: int = 0                 # files that could not be read, and other faults
     model_version: str = ""
+    restored_flows: int = 0         # flows of dumps read before a restart, shown again (not in `flows`)
 
 
 @dataclass(frozen=True)
