@@ -41,7 +41,7 @@ def coverage(dumps: list[str], truth: str, model: str | None) -> None:
         classes.filter(pl.col("label").is_not_null() & (pl.col("label") != "normal"))
         .group_by("label")
         .agg(flows=pl.len(), in_incident=pl.col("incident").is_not_null().mean(),
-             in_same_class=(pl.col("incident_class") == pl.col("label")).mean(),
+             in_same_class=(pl.col("incident_class") == pl.col("label")).fill_null(False).mean(),
              incidents=pl.col("incident").drop_nulls().n_unique())
         .sort("label")
     )

@@ -11,6 +11,7 @@ from collections.abc import Iterable
 
 from rich.text import Text
 from textual.app import App, SystemCommand
+from textual.css.query import NoMatches
 from textual.screen import Screen
 from textual.theme import BUILTIN_THEMES
 
@@ -137,7 +138,10 @@ class FlowTriageApp(App):
     def _refresh_chrome(self) -> None:
         for screen in self.screen_stack:
             if isinstance(screen, TableScreen | FlowScreen) and screen.is_mounted:
-                screen.view_changed()
+                try:
+                    screen.view_changed()
+                except NoMatches:  # the refresh timer fired while the app takes the screen down
+                    return
 
     # ---- shared pieces -----------------------------------------------------------------
 
