@@ -32,9 +32,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from engine.config.settings import load_config  # noqa: E402
-from engine.detect.scorer import load_scorer  # noqa: E402
 from engine.ingest import read_dump  # noqa: E402
 from engine.live.pipeline import Pipeline  # noqa: E402
+from engine.models.registry import load_scorer  # noqa: E402
 
 SAMPLES = sorted((ROOT / "data" / "samples").glob("*/nfpcapd/nfcapd.*.txt.gz"))
 

@@ -34,9 +34,10 @@ sys.path.insert(0, str(ROOT))
 import polars as pl  # noqa: E402
 
 from engine.config.settings import load_config  # noqa: E402
-from engine.detect.detector import Detector, _join_keyed  # noqa: E402
+from engine.detect.detector import Detector  # noqa: E402
 from engine.detect.features import seed_features  # noqa: E402
 from engine.detect.rules import RuleSet  # noqa: E402
+from engine.feedback.labelsfile import join_labels, read_labels  # noqa: E402
 from engine.ingest import read_flows  # noqa: E402
 
 SAMPLES = ROOT / "data" / "samples"
@@ -79,9 +80,9 @@ def labelled_samples() -> pl.DataFrame:
     parts = []
     for corpus in ("lab-dev", "lab-mixed-dev"):
         for shape in ("nfpcapd", "routerlike"):
-            truth = pl.read_csv(SAMPLES / corpus / f"{shape}-labels.csv.gz")
+            truth = read_labels(SAMPLES / corpus / f"{shape}-labels.csv.gz")
             flows, _ = read_flows(sorted((SAMPLES / corpus / shape).glob("*.txt.gz")), timezone="UTC")
-            parts.append(flows.with_columns(label=_join_keyed(flows, truth)))
+            parts.append(flows.with_columns(label=join_labels(flows, truth)))
     return pl.concat(parts)
 
 

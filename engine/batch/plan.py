@@ -9,7 +9,9 @@ and history never crosses from one directory to another.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+import queue
+import threading
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -21,6 +23,7 @@ from engine.core.dumpfiles import list_dumps
 from engine.core.errors import UserError
 from engine.core.sanitize import inert
 from engine.core.schema import FLOW_SCHEMA, SCORED_SCHEMA, conform
+from engine.ingest import read_dump
 
 # Twice the longest feature window (60 s, tumbling): a window that starts in the previous file
 # is complete, with slack for router flows whose ts_first lags the rotation.
@@ -56,7 +59,6 @@ def expand_paths(paths: Sequence[str | Path], *, glob: str = "*") -> list[Path]:
 
 def iter_flows(paths: Sequence[Path], *, timezone: str = "local") -> Iterator[FileFlows]:
     """Read each file whole, in the given order, with the flows of the minutes before it."""
-    from engine.ingest import read_dump  # imported late: commands load only what they use
 
     empty = pl.DataFrame(schema=FLOW_SCHEMA)
     history, directory = empty, None
@@ -75,6 +77,71 @@ def iter_flows(paths: Sequence[Path], *, timezone: str = "local") -> Iterator[Fi
             )
 
 
+class Prefetch(Iterator[Any]):
+    """Runs an iterator in a background thread, up to `ahead` items in front of its consumer.
+
+    Batch scoring uses it to read and parse the next dumps while the current one is scored:
+    parsing (polars) and prediction (scikit-learn's trees) both release the GIL, so the two
+    cores work at once. Items arrive in the producer's order, so output is what a plain loop
+    gives; memory grows by at most `ahead` + 1 files (the queued ones and the one being read).
+    An exception in the producer is raised to the consumer at the item where it happened.
+    `close()` (or leaving a `with` block) stops the producer after the item it is on.
+    """
+
+    _END = object()
+
+    def __init__(self, items: Iterable[Any], *, ahead: int = 1):
+        self._queue: queue.Queue[tuple[Any, BaseException | None]] = queue.Queue(maxsize=ahead)
+        self._stop = threading.Event()
+        self._done = False
+        self._thread = threading.Thread(
+            target=self._produce, args=(iter(items),), name="flowtriage-prefetch", daemon=True
+        )
+        self._thread.start()
+
+    def _put(self, entry: tuple[Any, BaseException | None]) -> bool:
+        while not self._stop.is_set():
+            try:
+                self._queue.put(entry, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def _produce(self, items: Iterator[Any]) -> None:
+        try:
+            for item in items:
+                if not self._put((item, None)):
+                    return
+        except BaseException as exc:  # handed to the consumer, raised there
+            self._put((None, exc))
+            return
+        self._put((self._END, None))
+
+    def __next__(self) -> Any:
+        if self._done:
+            raise StopIteration
+        item, exc = self._queue.get()
+        if exc is not None:
+            self._done = True
+            raise exc
+        if item is self._END:
+            self._done = True
+            raise StopIteration
+        return item
+
+    def close(self) -> None:
+        self._done = True
+        self._stop.set()
+        self._thread.join()
+
+    def __enter__(self) -> Prefetch:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
 def skipped_summary(item: FileFlows, *, show: int = 3) -> list[str]:
     """Lines for stderr about skipped input lines (first few shown, inert)."""
     if not item.skipped:
@@ -86,14 +153,33 @@ def skipped_summary(item: FileFlows, *, show: int = 3) -> list[str]:
 
 
 def iter_scored(
-    paths: Sequence[Path], detector: Any, *, timezone: str = "local", rules: Any = None
+    paths: Sequence[Path],
+    detector: Any,
+    *,
+    timezone: str = "local",
+    rules: Any = None,
+    prefetch: bool = True,
 ) -> Iterator[tuple[FileFlows, pl.DataFrame]]:
     """Score each file with the flows before it as history; yields SCORED_SCHEMA frames.
 
-    `rules` (an engine.detect.rules.RuleSet) puts the names of the rules that fired into `reasons`.
+    With `prefetch` the next file is read while this one is scored (see Prefetch); the
+    output is the same either way. `rules` (an engine.detect.rules.RuleSet) puts the names of
+    the rules that fired into `reasons`.
     """
+    flows = iter_flows(paths, timezone=timezone)
+    if not prefetch:
+        yield from score_files(flows, detector, rules=rules)
+        return
+    with Prefetch(flows) as files:
+        yield from score_files(files, detector, rules=rules)
+
+
+def score_files(
+    files: Iterable[FileFlows], detector: Any, *, rules: Any = None
+) -> Iterator[tuple[FileFlows, pl.DataFrame]]:
+    """Score files as iter_flows reads them (perhaps through a Prefetch), in their order."""
     extra = {} if rules is None else {"rules": rules}
-    for item in iter_flows(paths, timezone=timezone):
+    for item in files:
         if item.flows.height:
             scored = detector.score(item.flows, history=item.history, **extra)
             scored = conform(scored, SCORED_SCHEMA)

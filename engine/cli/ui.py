@@ -5,7 +5,10 @@ command starts without it (import-linter allows this module, and only this one, 
 
 from __future__ import annotations
 
-from engine.live.session import Session
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from engine.live.session import Session
 
 
 def run_tui(session: Session) -> int:

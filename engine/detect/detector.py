@@ -48,6 +48,7 @@ from engine.detect.features import (
     build_feature_groups,
     seed_features,
 )
+from engine.detect.forest import forest_proba
 from engine.detect.outlier import make_outlier
 
 if TYPE_CHECKING:
@@ -285,7 +286,8 @@ class Detector:
             part = Xu[start:start + _CHUNK]
             scaled = None
             if self.classifier != "knn":
-                proba[start:start + len(part)] = self.model_.predict_proba(part)
+                # summed in tree order: the same scores on every run (engine.detect.forest)
+                proba[start:start + len(part)] = forest_proba(self.model_, part, self.n_jobs)
             else:
                 scaled = self.scaler_.transform(part)
                 proba[start:start + len(part)] = self.model_.predict_proba(scaled)

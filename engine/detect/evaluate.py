@@ -11,7 +11,6 @@ from typing import Any
 
 import numpy as np
 import polars as pl
-from sklearn.metrics import confusion_matrix, precision_recall_fscore_support, roc_auc_score
 
 from engine.core.schema import LABELS, NORMAL
 
@@ -72,6 +71,10 @@ def evaluate(
     top: int = 5,
 ) -> EvalReport:
     """Compare `verdict`/`score` with `truth` (aligned rows; null truth = unlabelled, skipped)."""
+    # Late (start-up time): scikit-learn's metrics pull in scipy.stats, over a second of
+    # imports that `train --help` and `eval --help` (which import this module) must not pay.
+    from sklearn.metrics import confusion_matrix, precision_recall_fscore_support, roc_auc_score
+
     if not (truth.len() == verdict.len() == score.len()):
         raise ValueError("truth, verdict and score must have the same length")
     frame = pl.DataFrame(

@@ -9,11 +9,34 @@ save them.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 from sklearn.ensemble import IsolationForest
 from sklearn.neighbors import NearestNeighbors
 
 from engine.config.settings import OUTLIERS
+from engine.core.errors import UserError
+
+PYOD_HINT = "pip install 'flowtriage[pyod]'"
+
+
+def _pyod(kind: str) -> Any:
+    """PyOD's class for `kind`; PyOD is an optional extra (it pulls numba, llvmlite and
+    matplotlib), so it is imported only by the detectors that need it."""
+    try:
+        if kind == "abod":  # late: PyOD is an optional dependency (the [pyod] extra)
+            from pyod.models.abod import ABOD
+
+            return ABOD
+        from pyod.models.hbos import HBOS  # late: optional dependency, as above
+
+        return HBOS
+    except ImportError:
+        raise UserError(
+            f"the outlier detector {kind!r} needs PyOD, which is not installed: {PYOD_HINT} "
+            "(or choose outlier = \"iforest\" or \"knn\")"
+        ) from None
 
 
 def _finite(scores: np.ndarray, fill: float) -> np.ndarray:
@@ -77,8 +100,7 @@ class ABODOutlier:
         self.random_state = random_state
 
     def fit(self, X: np.ndarray, weight: np.ndarray) -> ABODOutlier:
-        from pyod.models.abod import ABOD
-
+        ABOD = _pyod("abod")
         if len(X) > self.max_reference:
             rng = np.random.default_rng(self.random_state)
             keep = rng.choice(len(X), self.max_reference, replace=False, p=weight / weight.sum())
@@ -100,8 +122,7 @@ class HBOSOutlier:
         self.n_bins = n_bins
 
     def fit(self, X: np.ndarray, weight: np.ndarray) -> HBOSOutlier:
-        from pyod.models.hbos import HBOS
-
+        HBOS = _pyod("hbos")
         # HBOS has no weights: its histograms come from the deduplicated rows.
         self.model_ = HBOS(n_bins=self.n_bins, contamination=0.001).fit(X.astype(np.float64))
         self.fill_ = float(_finite(self.model_.decision_scores_, 0.0).max(initial=0.0))

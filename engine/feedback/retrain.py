@@ -24,11 +24,14 @@ from sklearn.metrics import precision_recall_fscore_support
 
 from engine.core.errors import UserError
 from engine.core.schema import NORMAL
+from engine.detect.detector import Detector
 from engine.detect.rules import RuleSet
 from engine.feedback.labelstore import LabelStore
 from engine.feedback.suppress import Suppressor
 from engine.feedback.targets import training_targets
+from engine.ingest import read_flows
 from engine.models.registry import set_current
+from engine.models.store import save_versioned
 
 Progress = Callable[[str, float], None]
 
@@ -73,8 +76,6 @@ def _quiet(stage: str, fraction: float) -> None:
 def _read(flows_source: pl.DataFrame | Sequence[str | Path], config: Any) -> pl.DataFrame:
     if isinstance(flows_source, pl.DataFrame):
         return flows_source
-    from engine.ingest import read_flows
-
     flows, _ = read_flows([Path(p) for p in flows_source], timezone=config.ingest.timezone)
     return flows
 
@@ -124,8 +125,6 @@ def per_class_f1(truth: pl.Series, verdict: pl.Series) -> dict[str, float]:
 def _fresh_detector(base_model: Any) -> Any:
     """An unfitted Detector with the base model's constructor parameters (its settings, not
     its learned state), or the default Detector when there is no base model."""
-    from engine.detect.detector import Detector
-
     if base_model is None:
         return Detector()
     cls = type(base_model)
@@ -196,8 +195,6 @@ def retrain(
     version = "unsaved"
     if save:
         report("saving", 0.9)
-        from engine.models.store import save_versioned
-
         directory = Path(model_dir) if model_dir else config.model_dir_path
         metadata = {
             "retrained_from": getattr(base_model, "version_", None),

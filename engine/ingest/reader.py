@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
 
 import polars as pl
 
@@ -117,8 +118,6 @@ def _parallel_chunks(fh, file, start: Cursor, budget: int, size: int, final: boo
     does not fit (a header changed the layout, a held-back line) ends the parallel run, and
     the caller goes on sequentially from there.
     """
-    from concurrent.futures import ThreadPoolExecutor
-
     end = min(size, start.offset + budget)
     bounds = []
     offset = start.offset
@@ -191,8 +190,6 @@ def read_flows(
     paths: Iterable, *, timezone: str = "local"
 ) -> tuple[pl.DataFrame, list[ReadResult]]:
     """Every file read whole (final=True); flows concatenated in the order given."""
-    from concurrent.futures import ThreadPoolExecutor
-
     paths = list(paths)
     if len(paths) == 1:
         results = [read_dump(paths[0], final=True, timezone=timezone)]

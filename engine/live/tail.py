@@ -25,6 +25,7 @@ import dataclasses
 import gzip
 import lzma
 import os
+import stat
 import threading
 import time
 from dataclasses import dataclass, field
@@ -225,6 +226,8 @@ class Tailer:
         self._wake.set()
 
     def _schedule(self) -> None:
+        # Late (start-up time): only a running watcher needs an observer; `watch --help`,
+        # `demo --help` and the tests that drive a Tailer by hand skip watchdog's import.
         from watchdog.observers import Observer
         from watchdog.observers.polling import PollingObserver
 
@@ -691,6 +694,4 @@ def _raise(exc: OSError) -> None:
 
 
 def _is_regular(st: os.stat_result) -> bool:
-    import stat
-
     return stat.S_ISREG(st.st_mode)

@@ -170,7 +170,10 @@ def version_warnings(meta: dict[str, Any]) -> list[str]:
     return [
         f"{name} {saved[name]} wrote this model, {now[name]} is installed"
         for name in ("scikit-learn", "pyod", "skops", "numpy")
+        # PyOD is an optional extra: absent, it matters only to a model that holds a PyOD
+        # detector, and loading that one says so (see load_model)
         if name in saved and saved[name] != now.get(name)
+        and not (name == "pyod" and now.get(name) == "missing")
     ]
 
 
@@ -188,34 +191,51 @@ def load_model(path: str | Path | None = None) -> Any:
     except OSError as exc:
         raise ModelRefused(f"{path}: cannot read model file: {exc}") from None
     meta = read_metadata(path)
+    return load_model_bytes(data, meta.get("sha256"), where=str(path))
+
+
+def load_model_bytes(data: bytes, sha256: Any, *, where: str) -> Any:
+    """The checks of `load_model` on a model's bytes and the sha256 its sidecar records.
+
+    Distributed runs broadcast a model's bytes and sidecar hash to their workers, which load it
+    here: the same hash check and allow-list as on the driver, and never a pickle (a Detector
+    is never serialised into a task). `where` names the file in messages.
+    """
     actual = hashlib.sha256(data).hexdigest()
-    if actual != meta.get("sha256"):
+    if actual != sha256:
         raise ModelRefused(
-            f"{path}: sha256 {actual[:16]}... does not match its sidecar "
-            f"({str(meta.get('sha256'))[:16]}...): the file was changed or truncated after it "
+            f"{where}: sha256 {actual[:16]}... does not match its sidecar "
+            f"({str(sha256)[:16]}...): the file was changed or truncated after it "
             "was saved. Restore it from a trusted copy or retrain with `flowtriage train`."
         )
     if not zipfile.is_zipfile(io.BytesIO(data)):
         kind = "a pickle/joblib file" if data[:1] == b"\x80" else "not a skops archive"
         raise ModelRefused(
-            f"{path}: {kind}; flowtriage only loads skops model files and never unpickles. "
+            f"{where}: {kind}; flowtriage only loads skops model files and never unpickles. "
             "Retrain with `flowtriage train` to get one."
         )
     try:
         data = _with_current_module_names(data)
         untrusted = set(_skops().get_untrusted_types(data=data))
     except Exception as exc:  # a damaged archive can fail in many ways inside skops
-        raise ModelRefused(f"{path}: not a valid skops model file ({exc}); retrain") from None
+        raise ModelRefused(f"{where}: not a valid skops model file ({exc}); retrain") from None
     foreign = sorted(untrusted - TRUSTED_TYPES)
     if foreign:
         raise ModelRefused(
-            f"{path}: contains types outside flowtriage's allow-list: {', '.join(foreign)}. "
+            f"{where}: contains types outside flowtriage's allow-list: {', '.join(foreign)}. "
             "Refusing to load it; use a model made by `flowtriage train`."
         )
     try:
         return _skops().loads(data, trusted=sorted(TRUSTED_TYPES))
+    except ModuleNotFoundError as exc:
+        if (exc.name or "").split(".")[0] == "pyod":
+            raise ModelRefused(
+                f"{where}: its outlier detector comes from PyOD, which is not installed: "
+                "pip install 'flowtriage[pyod]'"
+            ) from None
+        raise ModelRefused(f"{where}: the skops archive could not be loaded ({exc}); retrain") from None
     except Exception as exc:
-        raise ModelRefused(f"{path}: the skops archive could not be loaded ({exc}); retrain") from None
+        raise ModelRefused(f"{where}: the skops archive could not be loaded ({exc}); retrain") from None
 
 
 def _skops() -> Any:
@@ -247,7 +267,9 @@ def _with_current_module_names(data: bytes) -> bytes:
 
         rename(tree)
         out = io.BytesIO()
-        with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_DEFLATED) as renamed:
+        # stored, not deflated: it lives only in memory, and compressing it again cost
+        # 0.2 s of every start-up of a model saved under the old names (the bundled one)
+        with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_STORED) as renamed:
             for info in archive.infolist():
                 body = json.dumps(tree).encode() if info.filename == "schema.json" else archive.read(info)
                 renamed.writestr(info.filename, body)

@@ -8,6 +8,7 @@ from textual.app import ComposeResult
 from textual.widgets import Footer, Static
 
 from engine.core.sanitize import sanitize
+from engine.detect.rules import compile_filter
 from engine.live.snapshot import Snapshot
 from tui import format as fmt
 from tui import keys
@@ -20,8 +21,6 @@ from tui.view import SortKey
 
 
 def compile_flow_filter(text: str) -> pl.Expr:
-    from engine.detect.rules import compile_filter  # the rules helper's nfdump-filter compiler
-
     return compile_filter(text)
 
 

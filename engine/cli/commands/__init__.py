@@ -15,5 +15,6 @@ COMMAND_HELP: dict[str, str] = {
     "demo": "the TUI on bundled sample dumps replayed as rotations (a first look)",
     "labels": "list, export or import analysts' labels",
     "models": "list model versions, make one current, or diff two on real dumps",
+    "backfill": "score an archive into Parquet partitioned by exporter and day (local, Dask, Spark)",
 }
 COMMAND_MODULES: tuple[str, ...] = tuple(COMMAND_HELP)

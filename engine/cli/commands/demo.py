@@ -9,7 +9,6 @@ import signal
 
 from engine.cli.ui import run_tui
 from engine.config.settings import Config
-from engine.live.session import demo_session
 
 
 def register(sub, common) -> None:
@@ -30,6 +29,10 @@ def register(sub, common) -> None:
 
 
 def run(args: argparse.Namespace, config: Config) -> int:
+    # Late (start-up time): the live session pulls in the pipeline, features and numpy, which
+    # `demo --help` does not need.
+    from engine.live.session import demo_session
+
     with demo_session(
         config, corpus=args.corpus, shape=args.shape, interval=args.interval, model=args.model
     ) as session:

@@ -53,7 +53,7 @@ def run(args: argparse.Namespace, config: Config) -> int:
     if not out.parent.is_dir():
         raise UserError(f"{out}: directory {out.parent} does not exist")
     paths = expand_paths(args.paths, glob=config.watch.glob)
-    # Heavy imports only for the command that needs them.
+    # Late (start-up time): the Detector imports scikit-learn, which `train --help` must not.
     from engine.detect.detector import Detector
 
     frames = []

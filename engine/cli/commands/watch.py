@@ -9,13 +9,15 @@ import threading
 import time
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from engine.cli.console import inert
 from engine.cli.ui import run_tui
 from engine.config.settings import Config
 from engine.core.errors import UserError
-from engine.live.session import Session
-from engine.live.sink import EventSink, JsonlSink, incidents_path
+
+if TYPE_CHECKING:
+    from engine.live.session import Session
 
 STATUS_EVERY = 10.0  # seconds between headless status lines on stderr
 
@@ -49,6 +51,10 @@ def parse_since(text: str | None) -> float | None:
 
 
 def session_of(args: argparse.Namespace, config: Config, *, headless: bool) -> Session:
+    # Late (start-up time): the live session pulls in the pipeline, features and numpy, which
+    # `watch --help` does not need.
+    from engine.live.session import Session
+
     directory = Path(args.directory)
     return Session(
         directory, config, subtitle=f"watching {directory}", model=args.model,
@@ -68,6 +74,12 @@ def run(args: argparse.Namespace, config: Config) -> int:
 
 
 def run_headless(session: Session, out: str) -> int:
+    from engine.live.sink import (  # late: start-up time, as in session_of
+        EventSink,
+        JsonlSink,
+        incidents_path,
+    )
+
     directory, config = session.directory, session.config
     events = incidents_path(out)
     pipeline, _scorer = session.open(sink=JsonlSink(out), incident_sink=EventSink(events))
