@@ -10,6 +10,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -35,8 +36,23 @@ def watcher(directory: Path, out: Path, config: Path) -> subprocess.Popen:
     return subprocess.Popen(
         [sys.executable, "-m", "engine", "watch", str(directory), "--headless", "--rules-only",
          "--out", str(out), "--config", str(config)],
-        cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
     )
+
+
+def watching(proc: subprocess.Popen, timeout: float = 120.0) -> threading.Event:
+    """Set once the watcher says it is watching: its SIGTERM handler is installed by then
+    (a SIGTERM during start-up imports would be a kill, not the clean stop checked here)."""
+    ready = threading.Event()
+
+    def read() -> None:
+        for line in proc.stderr:
+            if "watching" in line:
+                ready.set()
+
+    threading.Thread(target=read, daemon=True).start()
+    ready.wait(timeout)
+    return ready
 
 
 def events(out: Path) -> list[dict]:
@@ -46,6 +62,7 @@ def events(out: Path) -> list[dict]:
 
 def run_until_idle(directory: Path, out: Path, config: Path, flows: int) -> None:
     proc = watcher(directory, out, config)
+    assert watching(proc).is_set()
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         if out.exists() and sum(1 for _ in out.open()) >= flows and flows:
@@ -60,6 +77,7 @@ def run_until_idle(directory: Path, out: Path, config: Path, flows: int) -> None
 def test_incident_events_exactly_once_through_kills(tmp_path):
     directory, out, config = setup(tmp_path, "clean")
     proc = watcher(directory, out, config)
+    assert watching(proc).is_set()
     deadline = time.monotonic() + 120
     previous = -1
     while time.monotonic() < deadline:  # until the output stops growing
