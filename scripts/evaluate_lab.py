@@ -33,9 +33,10 @@ sys.path.insert(0, str(ROOT))
 
 from engine.config.settings import load_config  # noqa: E402
 from engine.core.schema import NORMAL  # noqa: E402
-from engine.detect.detector import Detector, _join_keyed  # noqa: E402
+from engine.detect.detector import Detector  # noqa: E402
 from engine.detect.features import seed_features  # noqa: E402
 from engine.detect.rules import RuleSet  # noqa: E402
+from engine.feedback.labelsfile import join_labels  # noqa: E402
 from engine.ingest import read_flows  # noqa: E402
 
 SAMPLES = ROOT / "data" / "samples"
@@ -59,7 +60,7 @@ def load_split(corpus: str, shape: str) -> tuple[pl.DataFrame, pl.DataFrame]:
     parts = []
     for path in files:
         flows, _ = read_flows([path], timezone="UTC")
-        parts.append(flows.with_columns(label=_join_keyed(flows, truth)))
+        parts.append(flows.with_columns(label=join_labels(flows, truth)))
     return pl.concat(parts[:TRAIN_FILES]), pl.concat(parts[TRAIN_FILES:])
 
 

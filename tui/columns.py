@@ -119,6 +119,8 @@ SOURCE_COLUMNS: tuple[Column, ...] = (
     Column("address", "address", "src_addr", lambda r, w: (sanitize(r.get("src_addr")), None), 40, min_width=15,
            priority=10, middle=True, measure=pl.col("src_addr").str.len_chars().max(), address=True),
     Column("flows", "flows", "flows", lambda r, w: (fmt.compact(r.get("flows")), None), 5, priority=9, align="right"),
+    Column("dns", "dns", "dns_flows", lambda r, w: (fmt.compact(r.get("dns_flows")), None), 5, priority=6,
+           align="right"),
     Column("bytes", "bytes", "bytes", lambda r, w: (fmt.compact(r.get("bytes")), None), 5, priority=7, align="right"),
     Column("peers", "peers", "peers", lambda r, w: (fmt.compact(r.get("peers")), None), 5, priority=7, align="right"),
     Column("ports", "ports", "dst_ports", lambda r, w: (fmt.compact(r.get("dst_ports")), None), 5, priority=6, align="right"),

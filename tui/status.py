@@ -47,6 +47,8 @@ def status_line(snapshot: Snapshot | None, incoming_snapshot: Snapshot | None, a
     item("skip", f"{shown.skipped_lines:,}", "bold yellow" if shown.skipped_lines else "", after=True)
     item("err", f"{shown.errors:,}", "bold red" if shown.errors else "", after=True)
     item("model", sanitize(shown.model_version) or "-")
+    if 0 < shown.dns_flows < shown.flows:  # scope at work: how much of it was DNS (last: 80 cols cut it)
+        item("dns", f"{fmt.compact(shown.dns_flows)}/{fmt.compact(shown.flows)}", after=True)
     text.append("  ")
     text.append(sanitize(Path(shown.newest_file).name) if shown.newest_file else "", style="dim")
     return text

@@ -9,6 +9,7 @@ and history never crosses from one directory to another.
 
 from __future__ import annotations
 
+import dataclasses
 import queue
 import threading
 from collections.abc import Iterable, Iterator, Sequence
@@ -19,15 +20,18 @@ from typing import Any
 
 import polars as pl
 
-from engine.core.dumpfiles import list_dumps
+from engine.core.dumpfiles import DEFAULT_MAX_RATIO, list_dumps
 from engine.core.errors import UserError
 from engine.core.sanitize import inert
 from engine.core.schema import FLOW_SCHEMA, SCORED_SCHEMA, conform
-from engine.ingest import read_dump
 
 # Twice the longest feature window (60 s, tumbling): a window that starts in the previous file
 # is complete, with slack for router flows whose ts_first lags the rotation.
 HISTORY = timedelta(seconds=120)
+HISTORY_MAX_ROWS = 1_000_000  # as the live pipeline: a flood must not make history unbounded
+# Text per chunk a batch command holds (parsed and scored) at a time; about 50k flows of
+# extended text, more than a 5-minute rotation of ordinary size, which stays one chunk.
+BATCH_CHUNK_BYTES = 8 << 20
 
 
 @dataclass(frozen=True)
@@ -37,6 +41,9 @@ class FileFlows:
     history: pl.DataFrame  # FLOW_SCHEMA, the minutes before this file's flows
     skipped: tuple[Any, ...]  # engine.ingest.SkippedLine, bad lines only (not headers)
     format: str | None
+    problem: str | None = None  # not read to its end (unreadable, truncated, corrupt): why
+    part: int = 0  # a big file comes in chunks: 0, 1, ... (history carried between them)
+    last: bool = True  # the file's end: an empty item after its chunks (and problems)
 
 
 def expand_paths(paths: Sequence[str | Path], *, glob: str = "*") -> list[Path]:
@@ -57,24 +64,54 @@ def expand_paths(paths: Sequence[str | Path], *, glob: str = "*") -> list[Path]:
     return sorted(found, key=lambda p: (str(p.parent), p.name))
 
 
-def iter_flows(paths: Sequence[Path], *, timezone: str = "local") -> Iterator[FileFlows]:
-    """Read each file whole, in the given order, with the flows of the minutes before it."""
+def iter_flows(
+    paths: Sequence[Path],
+    *,
+    timezone: str = "local",
+    max_ratio: float | None = DEFAULT_MAX_RATIO,
+    chunk_bytes: int | None = None,
+) -> Iterator[FileFlows]:
+    """Each file in the given order, in chunks of about `chunk_bytes` of text (default
+    BATCH_CHUNK_BYTES: a rotation of ordinary size is one chunk), each with the
+    flows of the minutes before it as history, carried from chunk to chunk exactly as from
+    file to file: memory follows the chunk size, not the file size."""
+    # imported late: commands load only what they use
+    from engine.ingest.reader import iter_dump
 
     empty = pl.DataFrame(schema=FLOW_SCHEMA)
     history, directory = empty, None
     for path in paths:
         if path.parent != directory:  # another exporter: its past is not this one's
             history, directory = empty, path.parent
+        parts = iter_dump(path, final=True, timezone=timezone, max_ratio=max_ratio,
+                          chunk_bytes=chunk_bytes or BATCH_CHUNK_BYTES)
+        number = 0
         try:
-            result = read_dump(path, final=True, timezone=timezone)
-        except OSError as exc:
-            raise UserError(f"{path}: cannot read: {exc.strerror or exc}") from None
-        flows = result.flows
-        yield FileFlows(path, flows, history, tuple(result.bad_lines), result.format)
-        if flows.height:
-            history = pl.concat([history, flows]).filter(
-                pl.col("ts_first") >= pl.lit(flows["ts_first"].max()) - HISTORY
-            )
+            for result in parts:
+                flows = result.flows
+                yield FileFlows(path, flows, history, tuple(result.bad_lines), result.format,
+                                result.problem, part=number, last=False)
+                number += 1
+                if flows.height:
+                    newest = pl.lit(flows["ts_first"].max())
+                    history = (
+                        pl.concat([history, flows])
+                        .filter(pl.col("ts_first") >= newest - HISTORY)
+                        .tail(HISTORY_MAX_ROWS)
+                    )
+                del flows, result  # nothing of a chunk is kept past its turn but its history
+            problem = None
+        except OSError as exc:  # one unreadable file does not stop the others
+            problem = f"cannot read: {exc.strerror or exc}"
+        # the file's end: an empty item (no look-ahead, which would hold a second chunk)
+        yield FileFlows(path, empty, history, (), None, problem, part=number, last=True)
+
+
+def problem_line(item: FileFlows) -> str | None:
+    """The warning for a file not read to its end (inert), or None."""
+    if item.problem is None:
+        return None
+    return f"warning: {inert(item.path)}: {inert(item.problem)}"
 
 
 class Prefetch(Iterator[Any]):
@@ -158,6 +195,7 @@ def iter_scored(
     *,
     timezone: str = "local",
     rules: Any = None,
+    max_ratio: float | None = DEFAULT_MAX_RATIO,
     prefetch: bool = True,
 ) -> Iterator[tuple[FileFlows, pl.DataFrame]]:
     """Score each file with the flows before it as history; yields SCORED_SCHEMA frames.
@@ -166,7 +204,7 @@ def iter_scored(
     output is the same either way. `rules` (an engine.detect.rules.RuleSet) puts the names of
     the rules that fired into `reasons`.
     """
-    flows = iter_flows(paths, timezone=timezone)
+    flows = iter_flows(paths, timezone=timezone, max_ratio=max_ratio)
     if not prefetch:
         yield from score_files(flows, detector, rules=rules)
         return
@@ -178,11 +216,17 @@ def score_files(
     files: Iterable[FileFlows], detector: Any, *, rules: Any = None
 ) -> Iterator[tuple[FileFlows, pl.DataFrame]]:
     """Score files as iter_flows reads them (perhaps through a Prefetch), in their order."""
+    from engine.detect.scorer import score_or_skip
+
     extra = {} if rules is None else {"rules": rules}
     for item in files:
         if item.flows.height:
-            scored = detector.score(item.flows, history=item.history, **extra)
+            scored, kept, unscorable = score_or_skip(
+                detector, item.flows, history=item.history, **extra
+            )
             scored = conform(scored, SCORED_SCHEMA)
+            if unscorable:
+                item = dataclasses.replace(item, skipped=item.skipped + unscorable)
         else:
             scored = pl.DataFrame(schema=SCORED_SCHEMA)
         yield item, scored

@@ -49,7 +49,9 @@ def scored_run(
     while the model loads (importing scikit-learn is seconds of Python on one core), each
     next one while the current one is scored. Same output, same order, either way."""
     paths = expand_paths(inputs, glob=config.watch.glob)
-    flows = iter_flows(paths, timezone=config.ingest.timezone)
+    flows = iter_flows(
+        paths, timezone=config.ingest.timezone, max_ratio=config.ingest.max_decompressed_ratio
+    )
     files: Iterator[FileFlows] = Prefetch(flows) if prefetch else flows
     try:
         detector, path, meta = load_detector(config, model, warn)

@@ -15,6 +15,7 @@ from engine import __version__
 from engine.cli.commands import COMMAND_HELP, COMMAND_MODULES
 from engine.config.settings import ConfigError, load_config
 from engine.core.errors import UserError
+from engine.core.sanitize import inert
 
 
 def build_parser(command: str | None = None) -> argparse.ArgumentParser:
@@ -60,7 +61,9 @@ def main(argv: list[str] | None = None) -> int:
         config = load_config(getattr(args, "config", None) or args.config_first)
         return int(args.func(args, config) or 0)
     except (ConfigError, UserError) as exc:
-        print(f"flowtriage {command}: {exc}", file=sys.stderr)
+        # messages quote paths, filters and file contents: shown inert, never interpreted
+        text = "\n".join(inert(line) for line in str(exc).split("\n"))  # keeps a caret line
+        print(f"flowtriage {command}: {text}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130

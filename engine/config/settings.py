@@ -48,6 +48,8 @@ class ConfigError(ValueError):
 @dataclass(frozen=True)
 class IngestConfig:
     timezone: str = "local"
+    max_decompressed_ratio: float = 500.0
+    sampling: int = 0
 
 
 @dataclass(frozen=True)
@@ -73,6 +75,13 @@ class ModelConfig:
     classifier: str = "forest"
     outlier: str = "iforest"
     outlier_percentile: float = 99.9
+
+
+@dataclass(frozen=True)
+class ScopeConfig:
+    filter: str = "port 53"
+    icmp_errors: bool = True
+    prober_targets: int = 3
 
 
 @dataclass(frozen=True)
@@ -118,6 +127,7 @@ class Config:
     ingest: IngestConfig = field(default_factory=IngestConfig)
     watch: WatchConfig = field(default_factory=WatchConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
+    scope: ScopeConfig = field(default_factory=ScopeConfig)
     labels: LabelsConfig = field(default_factory=LabelsConfig)
     tui: TuiConfig = field(default_factory=TuiConfig)
     keys: dict[str, str] = field(default_factory=dict)
@@ -146,6 +156,7 @@ _SECTIONS = {
     "ingest": IngestConfig,
     "watch": WatchConfig,
     "model": ModelConfig,
+    "scope": ScopeConfig,
     "labels": LabelsConfig,
     "tui": TuiConfig,
 }
@@ -290,11 +301,36 @@ def _non_empty(v: str) -> str | None:
     return None if v.strip() else "must not be empty"
 
 
+def _ratio(v: float) -> str | None:
+    return None if math.isfinite(v) and v >= 1 else "must be a number of at least 1"
+
+
+def _database(v: str) -> str | None:
+    """A database file ("" = the default): not a directory."""
+    return "is a directory; give a file name" if v and Path(v).expanduser().is_dir() else None
+
+
+def _scope_filter(v: str) -> str | None:
+    """A scope filter compiles (its message carries the caret and position); "any" scores
+    every flow."""
+    if not v.strip():
+        return 'empty filter (use "any" to give every flow a DNS verdict)'
+    try:
+        compile_filter(v)
+    except FilterError as exc:
+        return f"bad filter: {exc}"
+    return None
+
+
+def _whole(v: int) -> str | None:
+    return None if isinstance(v, int) and not isinstance(v, bool) and v >= 0 else "expected a whole number >= 0"
+
+
 # section -> key -> check; every value read from a file passes its check or load fails
 _CHECKS: dict[str, dict[str, Callable[[Any], str | None]]] = {
-    "ingest": {"timezone": _timezone},
+    "ingest": {"timezone": _timezone, "max_decompressed_ratio": _ratio, "sampling": _whole},
     "watch": {
-        "glob": _non_empty, "observer": _one_of(OBSERVERS), "poll_interval": _positive,
+        "state_db": _database, "glob": _non_empty, "observer": _one_of(OBSERVERS), "poll_interval": _positive,
         "settle_seconds": _non_negative, "retain_top": _positive, "retain_seconds": _positive,
         "sources_max_pairs": _positive, "batch_max_bytes": _positive,
     },
@@ -303,11 +339,12 @@ _CHECKS: dict[str, dict[str, Callable[[Any], str | None]]] = {
         "outlier_percentile": _percentile,
     },
     "labels": {
-        "extra_classes": _class_names, "normal_scope": _one_of(LABEL_SCOPES),
+        "db": _database, "extra_classes": _class_names, "normal_scope": _one_of(LABEL_SCOPES),
         "attack_scope": _one_of(LABEL_SCOPES), "vector_digits": _non_negative,
         "source_window_seconds": _positive, "analyst_weight": _positive,
         "holdout_fraction": _open_unit,
     },
+    "scope": {"filter": _scope_filter, "prober_targets": _whole},
     "tui": {"theme": _theme, "refresh_hz": _positive},
 }
 

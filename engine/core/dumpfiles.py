@@ -14,11 +14,12 @@ from __future__ import annotations
 
 import bz2
 import fnmatch
-import gzip
 import io
 import lzma
 import os
+import zlib
 from pathlib import Path
+from typing import Any
 
 import polars as pl
 import zstandard
@@ -70,6 +71,9 @@ _MAGIC = (
 )
 
 
+MAGICS: tuple[bytes, ...] = tuple(magic for magic, _ in _MAGIC)
+
+
 def codec_of(head: bytes) -> str | None:
     for magic, name in _MAGIC:
         if head.startswith(magic):
@@ -77,40 +81,192 @@ def codec_of(head: bytes) -> str | None:
     return None
 
 
-def decompress(data: bytes) -> bytes:
+def decompress(data: bytes, *, max_ratio: float | None = None) -> bytes:
     """Whole decompressed text; a stream cut off mid-write yields what could be decoded."""
-    codec = codec_of(data[:6])
-    if codec is None:
-        return data
-    if codec == "zst":
-        out = []
-        reader = zstandard.ZstdDecompressor().stream_reader(data, read_across_frames=True)
-        try:
-            while chunk := reader.read(1 << 20):
-                out.append(chunk)
-        except zstandard.ZstdError:
-            pass
-        return b"".join(out)
-    module = {"gz": gzip, "bz2": bz2, "xz": lzma}[codec]
-    try:
-        return module.decompress(data)
-    except (EOFError, OSError, lzma.LZMAError):
-        return _partial(module, data)
 
-
-def _partial(module, data: bytes) -> bytes:
-    """A compressed file still being written ends early: keep every byte that decodes."""
-    opener = {gzip: gzip.GzipFile, bz2: bz2.BZ2File, lzma: lzma.LZMAFile}[module]
+    stream = TextStream(io.BytesIO(data), max_ratio=max_ratio)
     out = []
-    with opener(fileobj=io.BytesIO(data)) as stream:
-        try:
-            while chunk := stream.read(1 << 20):
-                out.append(chunk)
-        except (EOFError, OSError, lzma.LZMAError):
-            pass
+    try:
+        while piece := stream.read(1 << 20):
+            out.append(piece)
+    except Truncated:
+        pass
+    except DecodeError:
+        if not out and stream.codec is None:
+            raise
     return b"".join(out)
 
 
-def read_text_bytes(path: str | Path) -> bytes:
+def read_text_bytes(path: str | Path, *, max_ratio: float | None = None) -> bytes:
+    """The text of a small file (a labels file), decompressed when its content is compressed.
+    Opened by path, never as a glob pattern ('lab[1].csv' is that file)."""
     with open(path, "rb") as fh:
-        return decompress(fh.read())
+        return decompress(fh.read(), max_ratio=DEFAULT_MAX_RATIO if max_ratio is None else max_ratio)
+
+
+
+class DecodeError(Exception):
+    """Compressed data that cannot be decoded: corrupt, or a compression bomb."""
+
+
+class Truncated(DecodeError):
+    """The compressed stream ends before its end marker (cut short, or still being written)."""
+
+
+class Bomb(DecodeError):
+    """More text than max_decompressed_ratio times the compressed bytes read."""
+
+
+BOMB_FLOOR = 64 << 20  # below this much text the ratio is not checked (tiny files compress absurdly)
+DEFAULT_MAX_RATIO = 500.0
+_PIECE = 1 << 16
+_ZSTD_FEED = 1 << 12  # zstd's decompressobj has no output cap: feed it small pieces instead
+_BROKEN = (OSError, EOFError, ValueError, lzma.LZMAError, zlib.error, zstandard.ZstdError)
+
+
+def _decompressor(codec: str):
+    if codec == "gz":
+        return zlib.decompressobj(16 + zlib.MAX_WBITS)
+    if codec == "bz2":
+        return bz2.BZ2Decompressor()
+    if codec == "xz":
+        return lzma.LZMADecompressor()
+    return zstandard.ZstdDecompressor().decompressobj()
+
+
+class TextStream:
+    """The text of one open dump, read forward in bounded pieces, compressed or not.
+
+    The codec is decided by the first bytes, never the name. Concatenated members (`cat a.gz
+    b.gz`, pbzip2, multi-frame zstd) are read on. Memory stays near `read(n)`'s `n` whatever
+    the ratio (each decoder call is capped). A stream that ends before its end marker raises
+    Truncated, after every byte that decodes has been returned; data that is not what its
+    magic says raises DecodeError; more than `max_ratio` times the compressed bytes (past
+    BOMB_FLOOR) raises Bomb.
+    """
+
+    def __init__(self, fh, *, max_ratio: float | None = DEFAULT_MAX_RATIO):
+        self._fh = fh
+        head = fh.read(6)
+        self.codec = codec_of(head)
+        self._raw = head  # bytes read from the file, not yet decoded
+        self._dec: Any = _decompressor(self.codec) if self.codec else None
+        self._max_ratio = max_ratio
+        self.compressed_in = len(head)
+        self.text_out = 0
+        self._file_eof = False
+        self._done = False
+        self._error: DecodeError | None = None  # raised on the read after the text before it
+
+    def read(self, n: int) -> bytes:
+        """Up to `n` bytes of text (fewer only at the end); b"" at the end."""
+        if self._error is not None:
+            raise self._error
+        parts: list[bytes] = []
+        got = 0
+        try:
+            while got < n and not self._done:
+                piece = self._next(n - got)
+                if piece:
+                    parts.append(piece)
+                    got += len(piece)
+        except DecodeError as exc:
+            if not parts:
+                raise
+            self._error = exc
+        self.text_out += got
+        self._check_budget()
+        return b"".join(parts)
+
+    def close(self) -> None:
+        self._done = True
+        self._fh.close()
+
+    def _check_budget(self) -> None:
+        if self._dec is None or self._max_ratio is None or self.text_out <= BOMB_FLOOR:
+            return
+        if self.text_out > self._max_ratio * max(self.compressed_in, 1):
+            raise Bomb(
+                f"decompresses to more than {self._max_ratio:g} times its size "
+                f"({self.text_out:,} bytes of text from {self.compressed_in:,}): a compression "
+                "bomb? ([ingest] max_decompressed_ratio sets the limit)"
+            )
+
+    def _fill(self) -> bytes:
+        """The undecoded bytes at hand, reading more from the file when there are none."""
+        if not self._raw and not self._file_eof:
+            chunk = self._fh.read(_PIECE)
+            if chunk:
+                self.compressed_in += len(chunk)
+                self._raw = chunk
+            else:
+                self._file_eof = True
+        data, self._raw = self._raw, b""
+        return data
+
+    def _next(self, want: int) -> bytes:
+        if self._dec is None:  # plain text
+            data = self._raw[:want] if self._raw else b""
+            self._raw = self._raw[len(data):]
+            if not data:
+                data = self._fh.read(min(want, 1 << 20))
+                self.compressed_in += len(data)
+                if not data:
+                    self._done = True
+            return data
+        try:
+            return self._decode(want)
+        except _BROKEN as exc:
+            self._done = True
+            raise DecodeError(f"corrupt {self.codec} data: {exc}") from None
+
+    def _decode(self, want: int) -> bytes:
+        dec = self._dec
+        if self.codec == "gz":
+            data = dec.unconsumed_tail or self._fill()
+            if not data:
+                return self._ended()
+            out = dec.decompress(data, want)
+            if dec.eof:
+                self._member_end(dec.unused_data)
+            return out
+        if self.codec in ("bz2", "xz"):
+            data = self._fill() if dec.needs_input else b""
+            if dec.needs_input and not data:
+                return self._ended()
+            out = dec.decompress(data, want)
+            if dec.eof:
+                self._member_end(dec.unused_data)
+            return out
+        data = self._fill()
+        if not data:
+            return self._ended()
+        self._raw = data[_ZSTD_FEED:]
+        out = dec.decompress(data[:_ZSTD_FEED])
+        if dec.eof:
+            self._member_end(dec.unused_data + self._raw)
+        return out
+
+    def _member_end(self, unused: bytes) -> None:
+        """One member/stream/frame ended: another may follow, else the text is complete."""
+        self._raw = unused
+        if not self._raw and not self._file_eof:
+            self._raw = self._fh.read(_PIECE)
+            self.compressed_in += len(self._raw)
+        if not self._raw:
+            self._done = True
+            return
+        if self.codec is not None and codec_of(self._raw[:6]) == self.codec:
+            self._dec = _decompressor(self.codec)
+            return
+        if not self._raw.strip(b"\0"):  # zero padding after the stream (tape, some tools)
+            rest = self._fh.read()
+            if not rest.strip(b"\0"):
+                self._done = True
+                return
+        self._done = True
+        raise DecodeError(f"unexpected bytes after the end of the {self.codec} data")
+
+    def _ended(self) -> bytes:
+        self._done = True
+        raise Truncated(f"the {self.codec} data ends early (truncated, or still being written)")

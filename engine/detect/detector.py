@@ -50,6 +50,8 @@ from engine.detect.features import (
 )
 from engine.detect.forest import forest_proba
 from engine.detect.outlier import make_outlier
+from engine.detect.sampling import rates_for, unsample
+from engine.detect.scope import OUT_REASON, Scope, score_scoped, split
 
 if TYPE_CHECKING:
     from engine.detect.rules import RuleSet
@@ -108,6 +110,9 @@ class Detector:
         random_state: int = 0,
         mix_hosts: bool = True,
         thin: int = 8,
+        scope: dict | None = None,
+        sampling: int = 0,
+        calibration: float | None = None,
     ):
         self.classifier = classifier
         self.outlier = outlier
@@ -122,6 +127,15 @@ class Detector:
         self.random_state = random_state
         self.mix_hosts = mix_hosts
         self.thin = thin
+        # [scope] as plain values (skops-safe): filter, icmp_errors, prober_targets; None =
+        # every flow in scope. Set from the config at training and again at load.
+        self.scope = scope
+        # [ingest] sampling: 0 = infer per dump file, 1 = unsampled, N = 1:N
+        self.sampling = sampling
+        # the raw score (1 - P(normal)) that maps to `threshold`, one for all or per likeliest
+        # attack class ({class: raw score}), chosen from held-out real benign traffic
+        # (scripts/train_default_model.py); None = raw scores as they are
+        self.calibration = calibration
 
     @classmethod
     def from_config(cls, model_config: ModelConfig) -> Detector:
@@ -134,6 +148,42 @@ class Detector:
         if model_config.threshold is not None:
             params["threshold"] = model_config.threshold
         return cls(**params)
+
+    def use_config(self, config: Any) -> Detector:
+        """Apply a site's [scope] and [ingest] sampling (they describe the input, not what was
+        learned) to a loaded or new detector."""
+        scope = getattr(config, "scope", None)
+        if scope is not None:
+            self.scope = {"filter": scope.filter, "icmp_errors": bool(scope.icmp_errors),
+                          "prober_targets": int(scope.prober_targets)}
+        ingest = getattr(config, "ingest", None)
+        if ingest is not None and hasattr(ingest, "sampling"):
+            self.sampling = int(ingest.sampling)
+        return self
+
+    def scope_rule(self) -> Scope | None:
+        """The compiled scope, or None when every flow is in scope."""
+        raw = getattr(self, "scope", None)  # models saved before scope existed score everything
+        if not raw:
+            return None
+        scope = Scope(filter=raw.get("filter", "port 53"), icmp_errors=raw.get("icmp_errors", True),
+                      prober_targets=raw.get("prober_targets", 3))
+        return None if scope.is_everything else scope
+
+    def _unsampled(self, flows: pl.DataFrame, history: pl.DataFrame | None
+                   ) -> tuple[pl.DataFrame, pl.DataFrame | None, pl.Series]:
+        """flows and history with sampled counts divided back (engine.detect.sampling), and
+        each flow's rate."""
+        configured = int(getattr(self, "sampling", 0) or 0)
+        if configured == 1 or flows.height == 0:
+            return flows, history, pl.Series("rate", [1] * flows.height, dtype=pl.Int64)
+        rates = rates_for(flows, configured)
+        if int(rates.max() or 1) <= 1:
+            return flows, history, rates
+        out = unsample(flows, rates)
+        if history is not None and history.height:
+            history = unsample(history, rates_for(history, configured))
+        return out, history, rates
 
     # -- features -------------------------------------------------------------------------
 
@@ -179,6 +229,17 @@ class Detector:
         if len(labels) != flows.height:
             raise ValueError(f"{len(labels)} labels for {flows.height} flows")
         self.feature_names_ = list(SEED_FEATURES if self.features == "seed" else FEATURE_COLUMNS)
+        scope = self.scope_rule()
+        if scope is not None:
+            # learn DNS verdicts from in-scope flows only; every other flow that shares an
+            # address with one is their window context
+            mask, _why, flows, history = split(flows, scope, history)
+            labels = labels.filter(pl.Series(mask))
+            if sample_weight is not None:
+                sample_weight = np.asarray(sample_weight)[mask]
+            if flows.height == 0:
+                raise ValueError("no flow is in scope: nothing to learn from")
+        flows, history, _rates = self._unsampled(flows, history)
         X = self._matrix(flows, history)
         y = labels.cast(pl.String).to_numpy()
         w = np.ones(len(y)) if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)
@@ -311,7 +372,7 @@ class Detector:
         # so weighing the likeliest attack alone against normal misses it. On held-out
         # attackers this caught 0.920 -> 0.982 macro-F1 (nfpcapd shape) and flagged no more
         # normal flows; the verdict names the likeliest attack.
-        score = np.clip(1.0 - normal_p, 0.0, 1.0)
+        score = self._calibrated(np.clip(1.0 - normal_p, 0.0, 1.0), top)
         normal_code = self.classes_.index(NORMAL) if NORMAL in self.classes_ else len(classes) + 1
         verdict = np.where(score >= self.threshold, top, normal_code)
         if self.outlier_ is not None:
@@ -320,7 +381,25 @@ class Detector:
             verdict = np.where(odd, len(classes), verdict)  # the code after classes_: anomaly
             lift = self.threshold + (1.0 - self.threshold) * (pct - cut) / max(1.0 - cut, 1e-9)
             score = np.where(odd, np.maximum(score, np.clip(lift, self.threshold, 1.0)), score)
+            # Out of depth: past every training flow's outlier score, an attack class would be
+            # invented; flag the flow as `anomaly` and leave the class to the analyst.
+            beyond = (verdict != normal_code) & (verdict != len(classes)) & (pct >= 1.0)
+            verdict = np.where(beyond, len(classes), verdict)
         return np.nan_to_num(score, nan=1.0, posinf=1.0, neginf=0.0), verdict, top, top_p
+
+    def _calibrated(self, raw: np.ndarray, top: np.ndarray) -> np.ndarray:
+        """Raw scores mapped so that each row's calibration point (per likeliest attack class,
+        or one for all) lands on `threshold`, linearly on each side (0 stays 0, 1 stays 1)."""
+        cal = getattr(self, "calibration", None)
+        if cal is None or not len(raw):
+            return raw
+        t = self.threshold
+        if isinstance(cal, dict):
+            cuts = np.array([float(cal.get(c, t)) for c in self.classes_])[top]
+        else:
+            cuts = np.full(len(raw), float(cal))
+        cuts = np.clip(cuts, 1e-6, 1.0 - 1e-6)
+        return np.where(raw < cuts, raw * (t / cuts), t + (raw - cuts) * ((1.0 - t) / (1.0 - cuts)))
 
     def _verdict_names(self) -> list[str]:
         """Verdict codes: classes_, then anomaly, then normal (used when no class is normal)."""
@@ -330,11 +409,22 @@ class Detector:
               rules: RuleSet | None = None, detail: bool = False) -> pl.DataFrame:
         """`flows` + score (0..1), verdict and reasons, same rows in the same order.
 
-        Models, verdicts and reason texts are computed once per distinct feature row and
-        gathered back to the flows. `rules` (an engine.detect.rules.RuleSet) adds the names of the
-        rules that fired to reasons.
+        Only in-scope flows (`scope`, engine.detect.scope) go through the models, with every
+        flow that shares an address with one as window context; the others get score 0,
+        verdict normal and a reason saying they are out of scope. Models, verdicts and reason
+        texts are computed once per distinct feature row and gathered back to the flows.
+        `rules` (an engine.detect.rules.RuleSet) adds the names of the rules that fired to
+        reasons; a sampled dump's rate is named too.
         """
-        X, inverse = self._distinct_matrix(flows, history)
+        scope = self.scope_rule()
+        if scope is None or flows.height == 0:
+            return self._score_in_scope(flows, history, rules, detail)
+        return score_scoped(lambda f, h: self._score_in_scope(f, h, rules, detail), flows, scope, history)
+
+    def _score_in_scope(self, flows: pl.DataFrame, history: pl.DataFrame | None,
+                        rules: Any, detail: bool = False) -> pl.DataFrame:
+        features_of, features_history, rates = self._unsampled(flows, history)
+        X, inverse = self._distinct_matrix(features_of, features_history)
         proba, pct, rows = self._model_outputs(X)
         score, verdict, top, top_p = self._decide(proba, pct)
         names = self._verdict_names()
@@ -348,17 +438,23 @@ class Detector:
             verdict=pl.col("_v").replace_strict(list(range(len(names))), names,
                                                 return_dtype=pl.String),
             reasons=pl.format(
-                "clf:{} {}; outlier p{}",
+                "clf:{} {}; outlier p{}{}",
                 pl.col("_t").replace_strict(list(range(len(self.classes_))), self.classes_,
                                             return_dtype=pl.String),
                 pl.col("_tp").cast(pl.String),
                 pl.col("_pct").cast(pl.String),
+                pl.when((pl.col("_v") == len(self.classes_)) & (pl.col("_pct") >= 100.0))
+                .then(pl.lit(" (beyond all training flows: class withheld)")).otherwise(pl.lit("")),
             ),
         ).select("score", "verdict", "reasons")
         if detail:  # what the verdict came from, kept with the flow (engine.detect.explain)
             distinct = distinct.with_columns(why=pl.Series(why_of(self, X[_first_of(rows)], proba),
                                                            dtype=pl.String))
         per_flow = distinct[rows[inverse]] if flows.height else distinct.clear()
+        if flows.height and int(rates.max() or 1) > 1:
+            per_flow = per_flow.with_columns(
+                reasons=pl.when(pl.lit(rates) > 1).then(pl.format("{}; sampled 1:{}", pl.col("reasons"), pl.lit(rates)))
+                .otherwise(pl.col("reasons")))
         if rules is not None and flows.height:
             fired = rules.apply(flows)["rule_names"]
             per_flow = per_flow.with_columns(
@@ -373,8 +469,13 @@ class Detector:
     def explain(self, flows: pl.DataFrame, history: pl.DataFrame | None = None,
                 rules: RuleSet | None = None, neighbours: int = 5) -> list[dict] | None:
         """Drill-down detail per flow: features and window context, rules fired, class
-        probabilities, detector percentile and the nearest labelled training flows."""
-        X = self._matrix(flows, history)
+        probabilities, detector percentile and the nearest labelled training flows. A flow
+        out of scope says so (`scope`: why it is in scope, or "out") and gets no DNS verdict."""
+        scope = self.scope_rule()
+        why = (scope.classify(flows, history).to_list() if scope is not None
+               else ["filter"] * flows.height)
+        feat_flows, feat_history, rates = self._unsampled(flows, history)
+        X = self._matrix(feat_flows, feat_history)
         proba_u, pct_u, rows = self._model_outputs(X)
         score_u, verdict_u, _, _ = self._decide(proba_u, pct_u)
         names = self._verdict_names()
@@ -402,5 +503,9 @@ class Detector:
                     for j in near
                 ],
                 "model_version": self.version_,
+                "scope": why[i],
+                "sampling": int(rates[i]),
             })
+            if why[i] == "out":
+                out[-1].update(score=0.0, verdict=NORMAL, note=OUT_REASON)
         return out

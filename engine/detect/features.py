@@ -196,7 +196,8 @@ def _key(*cols: str | pl.Expr) -> pl.Expr:
     acc = pl.lit(0x2545F4914F6CDD1D, dtype=pl.UInt64)
     for c in cols:
         e = pl.col(c) if isinstance(c, str) else c
-        acc = (acc ^ e.cast(pl.UInt64)) * pl.lit(_MIX, dtype=pl.UInt64)
+        # wrap: a negative value (an epoch before 1970) mixes in as its two's complement
+        acc = (acc ^ e.cast(pl.UInt64, wrap_numerical=True)) * pl.lit(_MIX, dtype=pl.UInt64)
     return acc
 
 

@@ -10,10 +10,20 @@ from datetime import datetime
 import polars as pl
 
 from engine.core.schema import NORMAL
+from engine.detect.scope import OUT_REASON
+
+
+def in_scope(columns: list[str] | None = None) -> pl.Expr:
+    """True for a scored flow that got a DNS verdict (its reasons do not say out of scope);
+    every flow when there are no reasons (`columns` without one)."""
+    if columns is not None and "reasons" not in columns:
+        return pl.col("src_addr").is_null() | pl.col("src_addr").is_not_null()  # one per row
+    return ~pl.col("reasons").fill_null("").str.starts_with(OUT_REASON)
 
 SOURCE_SCHEMA: dict[str, pl.DataType] = {
     "src_addr": pl.String(),
     "flows": pl.UInt32(),
+    "dns_flows": pl.UInt32(),  # in scope: DNS-relevant flows (engine.detect.scope)
     "packets": pl.Int64(),
     "bytes": pl.Int64(),
     "peers": pl.UInt32(),
@@ -48,6 +58,7 @@ def summarize_sources(
     flows = scored.with_columns(_suspicious=pl.col("score") >= threshold)
     summary = flows.group_by("src_addr").agg(
         pl.len().alias("flows"),
+        in_scope(scored.columns).sum().alias("dns_flows"),
         pl.col("packets").sum(),
         pl.col("bytes").sum(),
         pl.col("dst_addr").n_unique().alias("peers"),

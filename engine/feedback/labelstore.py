@@ -169,30 +169,77 @@ class LabelStore:
         digits: int = DEFAULT_DIGITS,
         source_window_seconds: float = 300.0,
         busy_timeout_ms: int = 30_000,
+        read_only: bool = False,
     ) -> None:
+        """`read_only` opens the store for reading only (listing, exporting, applying labels
+        in batch runs): it works on a read-only file or file system, and a missing store reads
+        as empty. Opened for writing, a damaged store is refused (nothing is written to it)."""
         self.path = Path(path)
+        self.read_only = read_only
         self.digits = digits
         self.source_window_seconds = source_window_seconds
         self._extra = tuple(extra_classes)
         self._lock = threading.Lock()
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         try:
-            self._db = sqlite3.connect(
-                self.path, timeout=busy_timeout_ms / 1000, isolation_level=None,
-                check_same_thread=False,
-            )
-            self._db.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
-            self._retrying(lambda: self._db.execute("PRAGMA journal_mode = WAL"))
-            self._db.execute("PRAGMA synchronous = FULL")
-            self._write(self._create)
-        except sqlite3.DatabaseError as exc:
-            raise UserError(f"{self.path}: cannot open the label store: {exc}") from None
+            if read_only:
+                self._open_read_only(busy_timeout_ms)
+            else:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                self._db = sqlite3.connect(
+                    self.path, timeout=busy_timeout_ms / 1000, isolation_level=None,
+                    check_same_thread=False,
+                )
+                self._db.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
+                self._retrying(lambda: self._db.execute("PRAGMA journal_mode = WAL"))
+                self._db.execute("PRAGMA synchronous = FULL")
+                self._check_integrity()
+                self._write(self._create)
+        except (sqlite3.Error, OSError) as exc:
+            hint = ("; it may be read-only: commands that only read it (labels list/export, "
+                    "score, sources) still work") if not read_only else ""
+            raise UserError(f"{self.path}: cannot open the label store: {exc}{hint}") from None
         bad = [c for c in self._extra if not CLASS_NAME.match(c)]
         if bad:
             raise UserError(f"[labels] extra_classes: invalid class name(s) {', '.join(bad)}")
 
+    def _open_read_only(self, busy_timeout_ms: int) -> None:
+        if not self.path.exists():  # nothing labelled yet: an empty store, created nowhere
+            self._db = sqlite3.connect(":memory:", isolation_level=None, check_same_thread=False)
+            self._create(self._db)
+            return
+        base = self.path.resolve().as_uri()
+        try:
+            self._db = self._connect_ro(f"{base}?mode=ro", busy_timeout_ms)
+        except sqlite3.OperationalError:
+            # a WAL store on a read-only file system cannot make its -shm file: read it as
+            # immutable (nobody can be writing it there)
+            self._db = self._connect_ro(f"{base}?mode=ro&immutable=1", busy_timeout_ms)
+
+    @staticmethod
+    def _connect_ro(uri: str, busy_timeout_ms: int) -> sqlite3.Connection:
+        db = sqlite3.connect(uri, uri=True, timeout=busy_timeout_ms / 1000,
+                             isolation_level=None, check_same_thread=False)
+        try:
+            db.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
+            db.execute("SELECT count(*) FROM sqlite_master").fetchone()
+        except sqlite3.Error:
+            db.close()
+            raise
+        return db
+
+    def _check_integrity(self) -> None:
+        """A damaged store takes no more writes (they could land on broken pages, and a
+        label said "saved" must be readable again)."""
+        rows = self._db.execute("PRAGMA quick_check").fetchall()
+        if rows != [("ok",)]:
+            problem = "; ".join(str(r[0]) for r in rows[:3])
+            raise sqlite3.DatabaseError(
+                f"the store is damaged ({problem}); it is not written to. Export what can be "
+                "read (flowtriage labels export -o FILE), move the store aside and import it"
+            )
+
     @classmethod
-    def from_config(cls, config: Any) -> LabelStore:
+    def from_config(cls, config: Any, *, read_only: bool = False) -> LabelStore:
         labels = config.labels
         for key in ("normal_scope", "attack_scope"):
             if getattr(labels, key) not in SCOPES:
@@ -204,6 +251,7 @@ class LabelStore:
             extra_classes=labels.extra_classes,
             digits=labels.vector_digits,
             source_window_seconds=labels.source_window_seconds,
+            read_only=read_only,
         )
 
     def close(self) -> None:

@@ -77,7 +77,7 @@ class Suppressor:
         threshold = 0.5 if threshold is None else threshold
         if not config.labels_db_path.is_file():
             return cls(threshold, config.labels.vector_digits)
-        with LabelStore.from_config(config) as store:
+        with LabelStore.from_config(config, read_only=True) as store:
             return cls.from_store(store, threshold)
 
     def __len__(self) -> int:

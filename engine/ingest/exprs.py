@@ -18,6 +18,10 @@ _UNITS = {"K": 1e3, "M": 1e6, "G": 1e9, "T": 1e12}
 # before they start print as -2147483648d ... or 18446744073709540.000): we keep the flow and
 # clamp it to duration 0 with ts_last = ts_first, the same in every format.
 MAX_DURATION_S = 366 * 86400.0
+# The canonical contract every flow kept satisfies; a row outside it is a malformed record
+# (a zero timestamp printed west of UTC as 1969-12-31, a port of 99999, a negative count).
+PORT_RANGE = (0, 65535)
+YEAR_RANGE = (1970, 2200)
 ICMP_PROTOS = ("ICMP", "ICMP6")
 REQUIRED = (
     "ts_first",
@@ -98,7 +102,8 @@ def scaled(c: pl.Expr) -> tuple[pl.Expr, pl.Expr]:
         list(_UNITS), list(_UNITS.values()), default=None, return_dtype=pl.Float64
     )
     mantissa = c.str.strip_chars_end(" KMGT").cast(pl.Float64, strict=False)
-    value = pl.coalesce(plain, (mantissa * mult).round(0).cast(pl.Int64))
+    # past Int64 ('9999999.9 T' packets) the value is null: the row is skipped as malformed
+    value = pl.coalesce(plain, (mantissa * mult).round(0).cast(pl.Int64, strict=False))
     return value, plain.is_null() & value.is_not_null()
 
 
@@ -197,14 +202,38 @@ def build(raw: pl.DataFrame, columns: dict[str, pl.Expr], *, file: str):
     else:
         last = pl.col("ts_last")
     sane = sane & (last >= first)
+    # Casts are not strict: a value that does not fit its column (a tos of 99999, a count past
+    # Int64) makes the row invalid instead of failing the whole read.
+    fits = [
+        ~(expr.is_not_null() & expr.cast(FLOW_SCHEMA[name], strict=False).is_null())
+        for name, expr in columns.items()
+        if name in ("tos", "flows")
+    ]
+    in_range = [
+        pl.col("src_port").is_between(*PORT_RANGE),
+        pl.col("dst_port").is_between(*PORT_RANGE),
+        pl.col("packets") >= 0,
+        pl.col("bytes") >= 0,
+        pl.col("flows") >= 0,
+        pl.col("ts_first").dt.year().is_between(*YEAR_RANGE),
+        # an address is one printed token: empty or blank is a damaged line (the csv reader
+        # and the line parser trim blanks differently, and neither is an address)
+        pl.col("src_addr").str.contains(r"^\S+$"),
+        pl.col("dst_addr").str.contains(r"^\S+$"),
+    ]
     frame = (
         raw.lazy()
-        .select(**{name: expr.cast(FLOW_SCHEMA[name]) for name, expr in columns.items()})
+        .select(
+            **{name: expr.cast(FLOW_SCHEMA[name], strict=False) for name, expr in columns.items()},
+            _fits=pl.all_horizontal([pl.lit(True), *fits]),
+        )
         .with_columns(
             duration=pl.when(sane).then(dur).otherwise(0.0),
             ts_last=pl.when(sane).then(last).otherwise(first),
             file=pl.lit(file, dtype=pl.String),
-            _valid=pl.all_horizontal([pl.col(c).is_not_null() for c in REQUIRED]),
+            _valid=pl.all_horizontal([pl.col(c).is_not_null() for c in REQUIRED])
+            & pl.all_horizontal(in_range).fill_null(False)
+            & pl.col("_fits"),
         )
         .collect()
     )

@@ -16,6 +16,7 @@ NOT_A_FLOW = "not a flow record"
 MALFORMED = "malformed flow record"
 NO_LAYOUT = "no header or recognisable record before this line"
 RAW_RECORD = "raw record block (-o raw), not read"
+LONG_LINE = "line too long, not read"
 BENIGN_REASONS: frozenset[str] = frozenset({BLANK, HEADER, TRAILER})
 
 
@@ -27,9 +28,13 @@ class Cursor:
     line: int = 0
     format: str | None = None
     layout: str | None = None
+    skipping: bool = False  # inside a line too long to read: pass over it up to its newline
 
     def to_json(self) -> str:
-        return json.dumps(asdict(self), sort_keys=True)
+        data = asdict(self)
+        if not self.skipping:  # checkpoints written before the field stay byte-identical
+            del data["skipping"]
+        return json.dumps(data, sort_keys=True)
 
     @classmethod
     def from_json(cls, text: str) -> Cursor:
@@ -39,6 +44,7 @@ class Cursor:
             line=int(data.get("line", 0)),
             format=data.get("format"),
             layout=data.get("layout"),
+            skipping=bool(data.get("skipping", False)),
         )
 
 
@@ -56,6 +62,7 @@ class ReadResult:
     cursor: Cursor
     format: str | None
     skipped: tuple[SkippedLine, ...]
+    problem: str | None = None  # the text could not be read to its end (truncated, corrupt)
 
     @property
     def bad_lines(self) -> tuple[SkippedLine, ...]:

@@ -12,7 +12,9 @@ Subscribers are called on the scorer thread with each new Snapshot; they must re
 from __future__ import annotations
 
 import collections
+import dataclasses
 import queue
+import sqlite3
 import threading
 import time
 from collections.abc import Callable
@@ -27,7 +29,8 @@ from engine.core.schema import SCORED_SCHEMA
 from engine.detect.features import HISTORY_SECONDS
 from engine.detect.incidents import IncidentEvent, IncidentTracker
 from engine.detect.rules import RuleSet
-from engine.detect.scorer import Scorer
+from engine.detect.scope import OUT_REASON
+from engine.detect.scorer import Scorer, score_or_skip
 from engine.ingest import Cursor, read_dump
 from engine.live.sink import EventSink, JsonlSink
 from engine.live.snapshot import Counters, Snapshot
@@ -35,6 +38,8 @@ from engine.live.source_window import SourceWindow
 from engine.live.state import StateStore
 from engine.live.tail import Batch, Tailer
 
+STORAGE_RETRY_SECONDS = 2.0  # a full disk or a locked database: the held batch is retried
+STORAGE_REPORT_EVERY = 30  # ... and said again every this many retries
 HISTORY_MAX_ROWS = 1_000_000  # a flood must not turn window context into unbounded memory
 RETAIN_MAX_ROWS = 250_000  # hard cap on the retained view, whatever retain_seconds allows
 MESSAGES_KEPT = 200
@@ -50,6 +55,24 @@ FEEDBACK_SCHEMA = {
     **RETAINED_SCHEMA, "vector_key": pl.String(), "model_score": pl.Float64(),
     "model_verdict": pl.String(), "model_reasons": pl.String(),
 }
+
+
+class StorageStopped(Exception):
+    """Stopped while a batch waited for its output or checkpoint to be written."""
+
+
+def _storage_reason(exc: BaseException) -> str:
+    if isinstance(exc, OSError):
+        where = f"{exc.filename}: " if exc.filename else ""
+        return f"{where}{exc.strerror or exc}"
+    return f"state database: {exc}"
+
+
+def in_scope_count(scored: pl.DataFrame) -> int:
+    """Flows of a scored batch that got a DNS verdict (engine.detect.scope)."""
+    if "reasons" not in scored.columns:
+        return scored.height
+    return int((~scored["reasons"].fill_null("").str.starts_with(OUT_REASON)).sum())
 
 
 class Pipeline:
@@ -88,7 +111,7 @@ class Pipeline:
                 self._say(note)
         self.tailer = Tailer(
             directory, config.watch, self.state, timezone=config.ingest.timezone,
-            from_start=from_start, since=since,
+            from_start=from_start, since=since, max_ratio=config.ingest.max_decompressed_ratio,
         )
         self._queue: queue.Queue[Batch] = queue.Queue(maxsize=queue_batches)
         self._stop = threading.Event()
@@ -114,11 +137,13 @@ class Pipeline:
                 self._incidents.restore(tracker)
         self._incident_table = self._incidents.table()
         self._stopped = False
+        self._feedback_failed = False
         self._stop_lock = threading.Lock()
         self._rate: collections.deque[tuple[float, int]] = collections.deque()
         self._started_at = self._published_at = time.monotonic()
         self._flows = 0
         self._flagged = 0
+        self._dns_flows = 0
         self._skipped = 0
         self._errors = 0
         self.error: BaseException | None = None
@@ -230,6 +255,8 @@ class Pipeline:
     def _guard(self, loop: Callable[[], None]) -> None:
         try:
             loop()
+        except StorageStopped:
+            pass  # stopped while waiting for storage: the held batch is read again next start
         except BaseException as exc:  # noqa: BLE001 - reported to the owner, who decides
             self.error = exc
             self._say(f"pipeline stopped: {type(exc).__name__}: {exc}")
@@ -239,8 +266,21 @@ class Pipeline:
 
     def _read_loop(self) -> None:
         watch = self.config.watch
+        failures = 0
         while not self._stop.is_set():
-            batch = self.tailer.poll(watch.batch_max_bytes)
+            try:
+                batch = self.tailer.poll(watch.batch_max_bytes)
+            except (OSError, sqlite3.Error) as exc:  # the state database cannot be written
+                if failures % STORAGE_REPORT_EVERY == 0:
+                    self._errors += 1
+                    self._say(f"cannot record new dumps ({_storage_reason(exc)}); retrying "
+                              f"every {STORAGE_RETRY_SECONDS:g} s")
+                failures += 1
+                self._stop.wait(STORAGE_RETRY_SECONDS)
+                continue
+            if failures:
+                self._say("new dumps recorded again")
+                failures = 0
             if not batch.empty:
                 while not self._stop.is_set():
                     try:
@@ -306,8 +346,9 @@ class Pipeline:
             # the same flow ids as when the dump was first read: (file uid << 32) | line
             ids = (pl.lit(uid << 32, pl.UInt64) + flows["line"].cast(pl.UInt64)).alias("flow_id")
             scored = self._scorer.score(flows, history=self._history, rules=self._rules, detail=True)
+            why = scored["why"] if "why" in scored.columns else pl.repeat(None, scored.height, dtype=pl.String, eager=True)
             scored = scored.select(list(SCORED_SCHEMA)).with_columns(
-                pl.select(ids).to_series(), incident=pl.lit(None, pl.String), why=scored["why"])
+                pl.select(ids).to_series(), incident=pl.lit(None, pl.String), why=why)
             with self._lock:
                 if self.feedback is not None:
                     scored = self.feedback.apply(scored, history=self._history)
@@ -333,46 +374,105 @@ class Pipeline:
         threshold = scorer.threshold  # the scorer's own cut: the same as `flowtriage score`
         scored = None
         if batch.flows.height:
-            # rules: the names of the rules that fired go into `reasons` (the Scorer contract)
+            # rules: the names of the rules that fired go into `reasons` (the Scorer contract);
             # detail: the drill-down explains from what was computed now (a headless watcher
             # writes no drill-down, and skips the cost)
             detail = self._sink is None
-            scored = scorer.score(batch.flows, history=self._history, rules=self._rules, detail=detail)
-            why = scored["why"] if detail else pl.repeat(None, scored.height, dtype=pl.String, eager=True)
+            scored, kept, unscorable = score_or_skip(
+                scorer, batch.flows, history=self._history, rules=self._rules, detail=detail
+            )
+            ids = batch.flow_ids
+            if kept is not None:  # rows the scorer failed on: skipped, kept out of history
+                ids = ids.gather(kept)
+                batch = dataclasses.replace(
+                    batch, flows=batch.flows[kept], flow_ids=ids,
+                    skipped=batch.skipped + unscorable,
+                    messages=batch.messages + tuple(
+                        f"{s.file}: line {s.line} skipped: {s.reason}" for s in unscorable[:3]
+                    ),
+                )
+            why = (scored["why"] if detail and "why" in scored.columns  # none when all out of scope
+                   else pl.repeat(None, scored.height, dtype=pl.String, eager=True))
             scored = scored.select(list(SCORED_SCHEMA)).with_columns(
-                flow_id=batch.flow_ids, incident=pl.lit(None, pl.String), why=why)
+                flow_id=ids, incident=pl.lit(None, pl.String), why=why)
         with self._lock:
             self._process_scored(batch, scored if batch.flows.height else None, threshold)
 
     def _process_scored(self, batch: Batch, scored: pl.DataFrame | None, threshold: float) -> None:
-        length = None
-        incidents = None
+        alerts = None
+        events: list[IncidentEvent] = []
         if scored is not None:
             if self.feedback is not None:  # alerts and counters see the analysts' corrections
-                scored = self.feedback.apply(scored, history=self._history)
-            ids, events = self._incidents.add(scored)
-            scored = scored.with_columns(ids)
+                try:
+                    scored = self.feedback.apply(scored, history=self._history)
+                except (sqlite3.Error, OSError) as exc:  # a damaged or vanished label store
+                    if not self._feedback_failed:  # must not stop the watcher: said once
+                        self._errors += 1
+                        self._say(f"analysts' labels not applied: the label store failed ({exc})")
+                    self._feedback_failed = True
+            incident_ids, events = self._incidents.add(scored)
+            scored = scored.with_columns(incident_ids)
             self._remember(batch.flows)
             flagged = scored["score"] >= threshold
             if self._sink is not None:
                 out = scored.select(list(RETAINED_SCHEMA))  # the alert format stays as it was
-                length = self._sink.append(out if self.keep_all else out.filter(flagged))
+                alerts = out if self.keep_all else out.filter(flagged)
             self._flows += scored.height
+            self._dns_flows += int(in_scope_count(scored))
             self._flagged += int(flagged.sum())
             self._rate.append((time.monotonic(), scored.height))
             self._retain(scored, threshold)
             self._summarize(scored)
             self._incidents_changed(events)
-            if self._incident_sink is not None:
-                written = self._incident_sink.append_records([e.record() for e in events])
-                incidents = (written, self._incidents.to_state())
-        elif self._sink is not None:
-            length = self._sink.length
-        self.state.commit(list(batch.checkpoints), length, incidents)
+        self._write_and_commit(batch, alerts, events)
         self._skipped += len(batch.skipped)
         for text in batch.messages:
             self._say(text)
         self._publish()
+
+    def _write_and_commit(self, batch: Batch, alerts: pl.DataFrame | None,
+                          events: list[IncidentEvent] | None = None) -> None:
+        """Append the batch's alerts and commit its checkpoints with the new length, as one
+        step. A full disk, a read-only or failing file system, a locked or broken database:
+        the output is cut back to its committed length and the same step is retried until it
+        succeeds (or the watcher stops, and the batch is read again at the next start), so
+        no flow is lost or written twice whenever space comes back."""
+        start = self._sink.length if self._sink is not None else None
+        # headless: the batch's incident events go with it, and the open incidents are
+        # committed with the checkpoints (a restart continues them, each event written once)
+        events_sink = self._incident_sink
+        events_start = events_sink.length if events_sink is not None else None
+        records = [e.record() for e in events or ()]
+        tracker = self._incidents.to_state() if events_sink is not None else ""
+        failures = 0
+        while True:
+            try:
+                length = start
+                if self._sink is not None:
+                    length = self._sink.append(alerts) if alerts is not None else self._sink.length
+                incidents = None
+                if events_sink is not None:
+                    incidents = (events_sink.append_records(records), tracker)
+                self.state.commit(list(batch.checkpoints), length, incidents)
+                break
+            except (OSError, sqlite3.Error) as exc:
+                for sink, at in ((self._sink, start), (events_sink, events_start)):
+                    if sink is not None and at is not None:
+                        try:
+                            sink.rewind(at)
+                        except OSError:
+                            pass  # cut back at the next start (sink.open), from the checkpoint
+                if failures % STORAGE_REPORT_EVERY == 0:
+                    self._errors += 1
+                    self._say(f"cannot write output or checkpoints ({_storage_reason(exc)}); "
+                              f"holding the batch and retrying every {STORAGE_RETRY_SECONDS:g} s: "
+                              "nothing is lost or repeated")
+                    self._publish()
+                failures += 1
+                if self._stop.wait(STORAGE_RETRY_SECONDS):
+                    raise StorageStopped() from exc
+        if failures:
+            self._say("output and checkpoints written again")
 
     def _remember(self, flows: pl.DataFrame) -> None:
         """Keep the last few seconds of raw flows as window context for the next batch."""
@@ -432,6 +532,7 @@ class Pipeline:
             newest_file=self.tailer.newest_file,
             lag_seconds=max(0.0, time.time() - backlog) if backlog is not None else 0.0,
             flows=self._flows,
+            dns_flows=self._dns_flows,
             flows_per_second=sum(n for _, n in self._rate) / span,
             flagged=self._flagged,
             skipped_lines=self._skipped,

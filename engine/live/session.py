@@ -20,7 +20,7 @@ from engine.feedback.suppress import Feedback
 from engine.live.pipeline import Pipeline
 from engine.live.replay import Replayer, sample_dumps
 from engine.live.sink import EventSink, JsonlSink
-from engine.live.state import StateLocked
+from engine.live.state import StateError
 from engine.models.registry import load_scorer, model_path, rule_scorer
 
 
@@ -73,7 +73,7 @@ class Session:
                 state_path=self.state_path, from_start=self.from_start, since=self.since,
                 feedback=open_feedback(self.config, scorer.threshold, create=self.create_labels),
             )
-        except StateLocked as exc:
+        except StateError as exc:  # locked by another watcher, read-only, damaged
             raise UserError(str(exc)) from None
         if self.on_open is not None:
             self.on_open()

@@ -75,11 +75,22 @@ class JsonlSink:
                 raise RuntimeError(f"{self.path}: append before open")
             data = memoryview(to_jsonl(scored))
             while data:
-                n = os.pwrite(fd, data, self.length)
+                try:
+                    n = os.pwrite(fd, data, self.length)
+                except OSError as exc:
+                    exc.filename = exc.filename or str(self.path)
+                    raise
                 self.length += n
                 data = data[n:]
             os.fsync(fd)
         return self.length
+
+    def rewind(self, length: int) -> None:
+        """Cut the file back to `length` (a batch that could not be written whole, or whose
+        checkpoint could not be committed): its next append starts there again."""
+        if self._fd is not None:
+            os.ftruncate(self._fd, length)
+        self.length = length
 
     def close(self) -> None:
         if self._fd is not None:

@@ -24,6 +24,7 @@ class Counters:
     newest_file: str | None = None  # name of the newest dump read
     lag_seconds: float = 0.0        # now minus the mtime of the oldest dump with unread text; 0 = caught up
     flows: int = 0                  # flows scored since start
+    dns_flows: int = 0              # of which in scope (DNS-relevant: given a DNS verdict)
     flows_per_second: float = 0.0   # recent scoring rate
     flagged: int = 0                # flows at or above the threshold since start
     skipped_lines: int = 0          # lines that were not flows (see messages)

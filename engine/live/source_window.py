@@ -24,7 +24,7 @@ from datetime import datetime, timedelta
 import polars as pl
 
 from engine.core.schema import NORMAL
-from engine.detect.sources import SOURCE_SCHEMA
+from engine.detect.sources import SOURCE_SCHEMA, in_scope
 
 DEFAULT_BUCKETS = 12
 MAX_PAIRS = 2_000_000  # distinct (source, peer) + (source, port) pairs kept per window
@@ -112,6 +112,7 @@ class SourceWindow:
         suspicious = pl.col("score") >= self.threshold
         totals = flows.group_by("_bucket", "src_addr").agg(
             pl.len().cast(pl.UInt32).alias("flows"),
+            in_scope(flows.columns).sum().cast(pl.UInt32).alias("dns_flows"),
             pl.col("packets").sum(),
             pl.col("bytes").sum(),
             suspicious.sum().cast(pl.UInt32).alias("suspicious"),
@@ -203,7 +204,7 @@ class SourceWindow:
 def _combine_totals() -> list[pl.Expr]:
     """Per-source partial totals combined: sums add up, extremes take the extreme."""
     return [
-        pl.col("flows", "packets", "bytes", "suspicious").sum(),
+        pl.col("flows", "dns_flows", "packets", "bytes", "suspicious").sum(),
         pl.col("max_score").max(),
         pl.col("first_seen").min(),
         pl.col("last_seen").max(),

@@ -58,7 +58,11 @@ HEAD_BYTES = 64 * 1024  # how much decompressed text the fingerprint covers
 GONE_RETENTION_SECONDS = 30 * 86400  # forget vanished files after this long
 
 
-class StateLocked(RuntimeError):
+class StateError(RuntimeError):
+    """The state database cannot be used (message names it and what to do)."""
+
+
+class StateLocked(StateError):
     """Another watcher holds this state database for the same sink."""
 
 
@@ -97,9 +101,25 @@ class StateStore:
     def __init__(self, path: str | Path, sink: str):
         self.path = Path(path)
         self.sink = sink
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._lock_fd = self._take_lock()
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._lock_fd = self._take_lock()
+        except OSError as exc:
+            raise StateError(f"{self.path}: cannot use the watcher's state database here "
+                             f"({exc.strerror or exc})") from None
         self._mutex = threading.Lock()
+        try:
+            self._open()
+        except (sqlite3.Error, OSError) as exc:
+            os.close(self._lock_fd)
+            raise StateError(
+                f"{self.path}: the watcher's state database cannot be used ({exc}). If it is "
+                "read-only, make it writable; if it is damaged, move it aside: the watcher then "
+                "starts afresh and reads every dump again (--since TIME skips older ones)"
+            ) from None
+
+    def _open(self) -> None:
+        sink = self.sink
         self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")
         # NORMAL is enough: the output is fsync'ed before the commit, so a commit lost to a
@@ -139,7 +159,14 @@ class StateStore:
                 db.execute("BEGIN IMMEDIATE")
 
             def __exit__(self_inner, exc_type, exc, tb):
-                db.execute("ROLLBACK" if exc_type else "COMMIT")
+                if not exc_type:
+                    try:
+                        db.execute("COMMIT")
+                        return
+                    except sqlite3.Error:
+                        _rollback(db)  # a failed COMMIT (disk full) leaves the transaction open
+                        raise
+                _rollback(db)
 
         return _Tx()
 
@@ -223,3 +250,10 @@ class StateStore:
                 self._db.execute(
                     "UPDATE sinks SET out_length = ? WHERE sink = ?", (out_length, self.sink)
                 )
+
+
+def _rollback(db) -> None:
+    try:
+        db.execute("ROLLBACK")
+    except sqlite3.Error:
+        pass  # no transaction active (BEGIN itself failed): nothing to undo

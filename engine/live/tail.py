@@ -20,11 +20,9 @@ it would reach, and the pipeline commits them together with the output (engine.l
 
 from __future__ import annotations
 
-import bz2
 import dataclasses
-import gzip
-import lzma
 import os
+import sqlite3
 import stat
 import threading
 import time
@@ -32,21 +30,30 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import polars as pl
-import zstandard
 
 from engine.config.settings import ConfigError, WatchConfig
-from engine.core.dumpfiles import COMPRESSION_SUFFIXES, is_dump
+from engine.core.dumpfiles import (
+    COMPRESSION_SUFFIXES,
+    DEFAULT_MAX_RATIO,
+    MAGICS,
+    DecodeError,
+    TextStream,
+    Truncated,
+    codec_of,
+    is_dump,
+)
 from engine.core.sanitize import inert
 from engine.core.schema import FLOW_SCHEMA
 from engine.ingest import BENIGN_REASONS, Cursor, ReadResult, SkippedLine
 from engine.ingest import parse_bytes as _parse_whole
+from engine.ingest.reader import MAX_LINE_BYTES, parse_step
 from engine.live.state import HEAD_BYTES, Checkpoint, FileRecord, StateStore, fingerprint
 
 # A twin whose fingerprint covers less than this much text must also share the name stem:
 # the header line plus a flow or two is not enough to call two dumps the same.
 TWIN_MIN_HEAD = 4096
 _READ_PIECE = 1 << 20
-_BROKEN = (OSError, EOFError, ValueError, lzma.LZMAError, zstandard.ZstdError)
+_BROKEN = (OSError, EOFError, DecodeError)
 
 
 @dataclass(frozen=True)
@@ -77,10 +84,6 @@ def parse_bytes(data: bytes, *, file: str, cursor: Cursor | None = None, final: 
         result, cursor=dataclasses.replace(result.cursor, offset=cursor.offset + result.cursor.offset))
 
 
-def is_compressed(path: str) -> bool:
-    return path.endswith(COMPRESSION_SUFFIXES)
-
-
 def strip_compression(name: str) -> str:
     for suffix in COMPRESSION_SUFFIXES:
         if name.endswith(suffix):
@@ -88,26 +91,8 @@ def strip_compression(name: str) -> str:
     return name
 
 
-def _open_decompressed(fileobj):
-    name = fileobj.name if isinstance(getattr(fileobj, "name", None), str) else ""
-    if name.endswith(".gz"):
-        return gzip.GzipFile(fileobj=fileobj, mode="rb")
-    if name.endswith(".bz2"):
-        return bz2.BZ2File(fileobj, "rb")
-    if name.endswith(".xz"):
-        return lzma.LZMAFile(fileobj, "rb")
-    return zstandard.ZstdDecompressor().stream_reader(fileobj)
-
-
-def _read_full(stream, n: int) -> bytes:
-    parts, got = [], 0
-    while got < n:
-        piece = stream.read(min(n - got, _READ_PIECE))
-        if not piece:
-            break
-        parts.append(piece)
-        got += len(piece)
-    return b"".join(parts)
+def _read_full(stream: TextStream, n: int) -> bytes:
+    return stream.read(n)  # up to n bytes of text, fewer only at its end
 
 
 
@@ -129,9 +114,12 @@ class _File:
     mtime: float = 0.0
     changed_at: float = 0.0
     fd: int | None = None
-    stream: object | None = None
+    stream: TextStream | None = None
     pending: bytes = b""
     blocked_by: int | None = None  # compressed twin of a file still being read (uid)
+    codec: str | None = None  # from the content (magic bytes), never the name
+    sniffed: bool = False  # codec decided (an empty or 1-byte file waits to tell)
+    cut_at: tuple[int, float] | None = None  # (size, mtime) when its compressed text ended early
 
     @property
     def key(self) -> tuple[int, int]:
@@ -139,7 +127,7 @@ class _File:
 
     @property
     def compressed(self) -> bool:
-        return is_compressed(self.path)
+        return self.codec is not None
 
     def close(self) -> None:
         if self.stream is not None:
@@ -178,6 +166,7 @@ class Tailer:
         timezone: str = "local",
         from_start: bool = False,
         since: float | None = None,
+        max_ratio: float | None = DEFAULT_MAX_RATIO,
     ):
         if watch.observer not in ("native", "polling"):
             raise ConfigError(f"[watch] observer = {watch.observer!r}: expected \"native\" or \"polling\"")
@@ -186,6 +175,10 @@ class Tailer:
         self.state = state
         self.timezone = timezone
         self.since = since
+        self.max_ratio = max_ratio  # decompression budget (engine.core.dumpfiles.Bomb)
+        # a line longer than this is a counted skip, passed over in budget-sized pieces; below
+        # half the batch budget, so a fresh budget always shows whether a line is too long
+        self.max_line = min(MAX_LINE_BYTES, max(watch.batch_max_bytes // 2, 1))
         self._files: dict[tuple[int, int], _File] = {}
         self._wake = threading.Event()
         self._observer = None
@@ -379,7 +372,10 @@ class Tailer:
             self._unplace(f.key)
             self._records[f.uid] = f.record()
             self._placed[f.key] = f.uid
-            self.state.mark_gone(f.uid)
+            try:
+                self.state.mark_gone(f.uid)
+            except sqlite3.Error:
+                pass  # bookkeeping only (its checkpoint is committed): not worth losing a poll
         self._files.pop(f.key, None)
 
     def _discover(self, key, path: str, st: os.stat_result, now: float) -> None:
@@ -423,8 +419,25 @@ class Tailer:
             f.uid, f.done = self.state.add(f.dev, f.ino, path, f.head_len, f.head_sha), True
             self.state.commit([Checkpoint(f.uid, f.cursor.to_json(), f.head_len, f.head_sha, True)],
                               None)
-        elif not f.compressed:  # compressed files get their record once complete (twin check)
+        elif self._sniff(f, settled=False) and not f.compressed:
+            # compressed files get their record once complete (twin check)
             f.uid = self.state.add(f.dev, f.ino, path)
+
+    def _sniff(self, f: _File, *, settled: bool) -> bool:
+        """Decide `f.codec` from its first bytes; False while too few are written to tell."""
+        if f.sniffed:
+            return True
+        try:
+            with open(f.path if f.fd is None else f"/proc/self/fd/{f.fd}", "rb") as fh:
+                head = fh.read(6)
+        except OSError:
+            return False
+        codec = codec_of(head)
+        if codec is None and len(head) < 6 and not settled:
+            if not head or any(m.startswith(head) for m in MAGICS):
+                return False  # e.g. an empty X.gz.tmp just created: its first bytes will tell
+        f.codec, f.sniffed = codec, True
+        return True
 
     def _head(self, f: _File, n: int = HEAD_BYTES) -> bytes | None:
         """The first `n` bytes of decompressed text (fewer if the file is shorter)."""
@@ -454,7 +467,10 @@ class Tailer:
                 more = True
             else:
                 budget -= self._read(f, budget, now, frames, checkpoints, skipped)
-            if not f.done and (f.compressed or f.size > f.cursor.offset):
+            # unread text makes lag; a compressed dump cut short and unchanged since has none
+            # that can be read (it is reported, and read on if it grows)
+            waiting = f.compressed and f.cut_at != (f.size, f.mtime)
+            if not f.done and (waiting or not f.compressed and f.size > f.cursor.offset):
                 backlog = f.mtime if backlog is None else min(backlog, f.mtime)
         self.backlog_since = backlog
         if frames:
@@ -468,8 +484,15 @@ class Tailer:
 
     def _read(self, f: _File, budget: int, now: float, frames, checkpoints, skipped) -> int:
         """Read at most `budget` bytes of `f`; return how many were taken."""
+        if not f.sniffed:
+            if f.gone or not self._sniff(f, settled=self._settled(f, now)):
+                return 0
+            if not f.compressed and f.uid is None:
+                f.uid = self.state.add(f.dev, f.ino, f.path)
         if f.compressed:
             return self._read_compressed(f, budget, now, frames, checkpoints, skipped)
+        if f.uid is None:  # its record could not be written when it was found (disk full)
+            f.uid = self.state.add(f.dev, f.ino, f.path)
         if f.fd is None:
             if f.gone or f.size == f.cursor.offset:
                 return 0  # nothing new (the scan's stat says so): no need to open it
@@ -505,7 +528,9 @@ class Tailer:
             except OSError as exc:
                 self._problem(f.path, f"cannot read {f.path}: {exc.strerror or exc}")
                 return 0
-            final = settled and len(data) == waiting
+            # a partial last line waits for its newline however long the writer pauses; only a
+            # file that is gone (finished through its descriptor) ends without one
+            final = f.gone and len(data) == waiting
             taken = len(data)
             self._parse(f, data, final, frames, skipped)
             if f.head_len < HEAD_BYTES:
@@ -533,6 +558,8 @@ class Tailer:
         if f.stream is None:
             if f.gone or not self._settled(f, now):
                 return 0
+            if f.cut_at == (f.size, f.mtime):
+                return 0  # its text ended early and it has not changed since: wait for it
             if f.uid is None:
                 claimed = self._claim(f)
                 if claimed is None:
@@ -544,26 +571,47 @@ class Tailer:
                 return 0
             try:
                 f.fd = os.open(f.path, os.O_RDONLY)
-                raw = os.fdopen(f.fd, "rb", closefd=False)
-                f.stream = _open_decompressed(_Named(raw, f.path))
+                f.stream = TextStream(os.fdopen(f.fd, "rb", closefd=False), max_ratio=self.max_ratio)
                 _skip(f.stream, f.cursor.offset)
+            except Truncated as exc:
+                return self._cut_short(f, exc, checkpoints)
             except _BROKEN as exc:
                 return self._broken(f, exc, checkpoints)
             self._file_problems.pop(f.path, None)
+        fresh, error, eof = b"", None, False
         try:
-            fresh = _read_full(f.stream, budget)
+            fresh = f.stream.read(budget)
+            eof = len(fresh) < budget
+            if eof:
+                f.stream.read(1)  # raises what cut the text short, if anything did
         except _BROKEN as exc:
-            return self._broken(f, exc, checkpoints)
+            error, eof = exc, True
         data = f.pending + fresh
-        eof = len(fresh) < budget
         before = f.cursor.offset
-        self._parse(f, data, eof, frames, skipped)
+        self._parse(f, data, eof and error is None, frames, skipped)
         f.pending = data[f.cursor.offset - before:]
-        f.done = eof
+        if isinstance(error, Truncated):
+            return len(fresh) + self._cut_short(f, error, checkpoints)
+        if error is not None:
+            return len(fresh) + self._broken(f, error, checkpoints)
+        f.done = eof and not f.pending  # the line cap may leave whole lines for the next poll
+        assert f.uid is not None  # claimed before its stream was opened
         checkpoints.append(Checkpoint(f.uid, f.cursor.to_json(), f.head_len, f.head_sha, f.done))
         if f.done:
             f.close()
         return len(fresh)
+
+    def _cut_short(self, f: _File, exc: Exception, checkpoints) -> int:
+        """Compressed text that ends before its end marker: still being written (gzip -c >
+        X.gz.tmp with a pause), or truncated for good. The flows before are kept; the file is
+        read on from there once it changes."""
+        self._problem(f.path, f"{f.path}: {exc}; kept the flows before line {f.cursor.line + 1}, "
+                      "reading on if it grows")
+        f.cut_at = (f.size, f.mtime)
+        f.close()
+        if f.uid is not None:
+            checkpoints.append(Checkpoint(f.uid, f.cursor.to_json(), f.head_len, f.head_sha, False))
+        return 0
 
     def _broken(self, f: _File, exc: Exception, checkpoints) -> int:
         self._problem(f.path, f"cannot decompress {f.path}: {getattr(exc, 'strerror', None) or exc}; "
@@ -589,8 +637,12 @@ class Tailer:
             self._problem(f.path, f"cannot read {f.path}: {exc.strerror or exc}")
             return None
         try:
-            with fh, _open_decompressed(_Named(fh, f.path)) as stream:
-                head = _read_full(stream, HEAD_BYTES)
+            with fh:
+                head = TextStream(fh, max_ratio=self.max_ratio).read(HEAD_BYTES)
+        except Truncated as exc:  # not one byte decodes yet: wait for more
+            self._problem(f.path, f"{f.path}: {exc}; waiting for it to grow")
+            f.cut_at = (f.size, f.mtime)
+            return None
         except _BROKEN as exc:
             f.uid = self.state.add(f.dev, f.ino, f.path)
             return exc
@@ -615,8 +667,11 @@ class Tailer:
     def _twin(self, f: _File, head: bytes) -> FileRecord | _File | None:
         """The newest file or record whose fingerprint matches the start of `head`."""
         stem = os.path.basename(strip_compression(f.path))
+        # a compressed file whose text ends early cannot be continued: not a twin to wait for
+        # (identical truncated copies blocked each other, and counted as lag, for ever)
         candidates: list[FileRecord | _File] = [
-            g for g in self._files.values() if g is not f and g.uid is not None
+            g for g in self._files.values()
+            if g is not f and g.uid is not None and g.cut_at is None
         ]
         candidates += self._records.values()
         hashes: dict[int, str] = {}  # one sha256 per distinct length, not per candidate
@@ -635,7 +690,8 @@ class Tailer:
         return best
 
     def _parse(self, f: _File, data: bytes, final: bool, frames, skipped) -> None:
-        result = parse_bytes(data, file=f.path, cursor=f.cursor, final=final, timezone=self.timezone)
+        result = parse_step(data, file=f.path, cursor=f.cursor, final=final,
+                            timezone=self.timezone, max_line=self.max_line)
         f.cursor = result.cursor
         bad = [s for s in result.skipped if s.reason not in BENIGN_REASONS]  # not header/blank
         if bad:
@@ -649,27 +705,12 @@ class Tailer:
             self.newest_file = f.path
 
 
-class _Named:
-    """A file object whose `name` is the dump's path (a /proc fd path hides the suffix)."""
-
-    def __init__(self, fh, name: str):
-        self._fh, self.name = fh, name
-
-    def __getattr__(self, attr):
-        return getattr(self._fh, attr)
-
-    def close(self):
-        self._fh.close()
-
-
 def _read_head(path: str, n: int, fd: int | None = None, raise_errors: bool = False) -> bytes | None:
-    """The first `n` bytes of the decompressed text at `path` (or of the open `fd`)."""
+    """The first `n` bytes of the text at `path` (or of the open `fd`), decompressed when the
+    content is compressed."""
     try:
         with open(path if fd is None else f"/proc/self/fd/{fd}", "rb") as fh:
-            if is_compressed(path):
-                with _open_decompressed(_Named(fh, path)) as stream:
-                    return _read_full(stream, n)
-            return fh.read(n)
+            return TextStream(fh, max_ratio=None).read(n)
     except _BROKEN:
         if raise_errors:
             raise

@@ -176,6 +176,8 @@ def load_detector(
     # a `score` method) does not.
     if not all(hasattr(detector, name) for name in ("score", "explain", "threshold")):
         raise ModelRefused(f"{path}: holds a {type(detector).__name__}, not a flowtriage detector")
+    if hasattr(detector, "use_config"):
+        detector.use_config(config)  # the site's [scope] and sampling, not the training site's
     if config.model.threshold is not None:
         detector.threshold = config.model.threshold
     meta = read_metadata(path)

@@ -19,12 +19,14 @@ directory for retrain and rollback: see `save_versioned` and `list_versions`.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import io
 import json
 import os
 import platform
 import re
+import stat
 import zipfile
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -144,7 +146,7 @@ def read_metadata(path: str | Path) -> dict[str, Any]:
     path = Path(path)
     side = sidecar_path(path)
     try:
-        meta = json.loads(side.read_text(encoding="utf-8"))
+        meta = json.loads(_read_bounded(side, MAX_SIDECAR_BYTES, "sidecar").decode("utf-8"))
     except FileNotFoundError:
         raise ModelRefused(
             f"{path}: no sidecar {side.name} beside it, so its integrity cannot be checked. "
@@ -185,11 +187,11 @@ def load_model(path: str | Path | None = None) -> Any:
     """
     path = Path(path) if path else BUNDLED_MODEL
     try:
-        data = path.read_bytes()
+        data = _read_bounded(path, MAX_MODEL_BYTES, "model file")
     except FileNotFoundError:
         raise ModelRefused(f"{path}: no such model file") from None
     except OSError as exc:
-        raise ModelRefused(f"{path}: cannot read model file: {exc}") from None
+        raise ModelRefused(f"{path}: cannot read model file: {exc.strerror or exc}") from None
     meta = read_metadata(path)
     return load_model_bytes(data, meta.get("sha256"), where=str(path))
 
@@ -214,6 +216,7 @@ def load_model_bytes(data: bytes, sha256: Any, *, where: str) -> Any:
             f"{where}: {kind}; flowtriage only loads skops model files and never unpickles. "
             "Retrain with `flowtriage train` to get one."
         )
+    _check_archive(Path(where), data)
     try:
         data = _with_current_module_names(data)
         untrusted = set(_skops().get_untrusted_types(data=data))
@@ -236,6 +239,50 @@ def load_model_bytes(data: bytes, sha256: Any, *, where: str) -> Any:
         raise ModelRefused(f"{where}: the skops archive could not be loaded ({exc}); retrain") from None
     except Exception as exc:
         raise ModelRefused(f"{where}: the skops archive could not be loaded ({exc}); retrain") from None
+
+
+# A model file is read whole to check its hash: bounded, and only from a regular file (a FIFO
+# or /dev/zero given as a model would otherwise hang or fill memory). The bundled model is
+# about 1 MB; retrained forests stay far below these.
+MAX_MODEL_BYTES = 512 << 20
+MAX_SIDECAR_BYTES = 4 << 20
+MAX_ARCHIVE_TEXT = 2 << 30  # uncompressed size of all members together (a zip bomb is refused)
+MAX_ARCHIVE_RATIO = 200.0
+MAX_ARCHIVE_MEMBERS = 100_000
+
+
+def _read_bounded(path: Path, limit: int, what: str) -> bytes:
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise OSError(errno.EINVAL, f"not a regular file (a {what} must be one)")
+        if st.st_size > limit:
+            raise OSError(errno.EFBIG, f"{st.st_size:,} bytes, more than a {what} can be "
+                          f"({limit:,})")
+        with os.fdopen(fd, "rb", closefd=False) as fh:
+            data = fh.read(limit + 1)
+        if len(data) > limit:
+            raise OSError(errno.EFBIG, f"more than a {what} can be ({limit:,} bytes)")
+        return data
+    finally:
+        os.close(fd)
+
+
+def _check_archive(path: Path, data: bytes) -> None:
+    """Refuse a zip whose members would decompress beyond the budget, before skops opens it."""
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            members = archive.infolist()
+    except (zipfile.BadZipFile, OSError, ValueError) as exc:
+        raise ModelRefused(f"{path}: not a valid skops model file ({exc}); retrain") from None
+    total = sum(m.file_size for m in members)
+    if (len(members) > MAX_ARCHIVE_MEMBERS or total > MAX_ARCHIVE_TEXT
+            or total > MAX_ARCHIVE_RATIO * max(len(data), 1) + (64 << 20)):
+        raise ModelRefused(
+            f"{path}: its archive would unpack to {total:,} bytes in {len(members):,} members "
+            f"from {len(data):,}: refused as a zip bomb; retrain with `flowtriage train`"
+        )
 
 
 def _skops() -> Any:

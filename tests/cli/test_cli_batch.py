@@ -112,12 +112,13 @@ def test_eval_with_a_labels_file_for_other_dumps_says_so(model, tmp_path, capsys
 def test_sources_table_and_file(model, tmp_path, capsys):
     assert main(["sources", *map(str, TEST), "--model", str(model), "--top", "5", "-q"]) == 0
     lines = capsys.readouterr().out.splitlines()
-    assert lines[0].split()[:4] == ["source", "flows", "bytes", "peers"] and len(lines) == 6
+    assert lines[0].split()[:5] == ["source", "flows", "dns", "bytes", "peers"] and len(lines) == 6
     out = tmp_path / "sources.jsonl"
     assert main(["sources", *map(str, TEST), "--model", str(model), "-o", str(out), "-q"]) == 0
     table = pl.read_ndjson(out)
     assert set(table.columns) == set(SOURCE_SCHEMA)
     assert table["flows"].sum() == sum(read_dump(p, final=True).flows.height for p in TEST)
+    assert (table["dns_flows"] <= table["flows"]).all()
 
 
 def test_train_takes_analyst_labels_from_the_label_store(tmp_path, capsys):

@@ -45,3 +45,28 @@ def test_config_before_the_command_is_not_taken_for_the_command(tmp_path, capsys
     cfg.write_text("[tui]\nrefresh_hz = 1\n")
     assert main(["--config", str(cfg), "rules"]) == 0
     assert "amplification" in capsys.readouterr().out
+
+
+def test_scope_defaults_to_port_53_with_icmp_errors_and_probers():
+    scope = Config().scope
+    assert (scope.filter, scope.icmp_errors, scope.prober_targets) == ("port 53", True, 3)
+
+
+def test_a_bad_scope_filter_fails_at_load_with_its_position(tmp_path):
+    path = tmp_path / "c.toml"
+    path.write_text('[scope]\nfilter = "port 53 or prot udp"\n')
+    with pytest.raises(ConfigError) as err:
+        load_config(path)
+    text = str(err.value)
+    assert "c.toml [scope].filter" in text and "bad filter" in text
+    assert "^" in text and "position" in text
+
+
+@pytest.mark.parametrize("raw, problem", [
+    ({"scope": {"filter": "  "}}, "empty filter"),
+    ({"scope": {"prober_targets": -1}}, "whole number"),
+    ({"ingest": {"sampling": -3}}, "whole number"),
+])
+def test_scope_and_sampling_values_are_checked(raw, problem):
+    with pytest.raises(ConfigError, match=problem):
+        parse_config(raw)

@@ -106,6 +106,14 @@ def render_detail(detail: object, indent: int = 0) -> Text:
     return text
 
 
+_SCOPE_TEXT = {
+    "filter": "DNS-relevant ([scope] filter)",
+    "icmp-error": "DNS-relevant: an ICMP error between hosts that exchange DNS",
+    "prober": "DNS-relevant: a flow of a source that probes port 53",
+    "out": "out of scope: not DNS-relevant, no DNS verdict (read and used as context only)",
+}
+
+
 def render_explanation(detail: dict, *, recomputed: bool = False) -> tuple[Group, Group | None]:
     """engine.detect.detector.Detector.explain()'s dict as (the verdict, rules fired, class probabilities
     with bars, nearest labelled neighbours, unknown keys generically; the features).
@@ -129,6 +137,12 @@ def render_explanation(detail: dict, *, recomputed: bool = False) -> tuple[Group
         if detail.get("outlier"):
             head.append(f" ({sanitize(detail['outlier'])})", style="dim")
     head.append("\n")
+    scope = detail.get("scope")
+    if scope is not None:
+        head.append("  scope: ", style="bold")
+        head.append(_SCOPE_TEXT.get(str(scope), sanitize(scope)) + "\n", style="dim" if scope == "out" else "")
+    if int(detail.get("sampling") or 1) > 1:
+        head.append(f"  sampled export 1:{int(detail['sampling'])}: features use counts divided back\n", style="dim")
     rules = detail.get("rules")
     head.append("  rules fired: ", style="bold")
     head.append((", ".join(sanitize(r) for r in rules) if rules else "none") + "\n")
@@ -161,7 +175,8 @@ def render_explanation(detail: dict, *, recomputed: bool = False) -> tuple[Group
         feature_part = Group(Text("Features (with window context)", style="bold underline"), grid)
     else:
         feature_part = None
-    known = {"flow", "score", "verdict", "outlier_percentile", "outlier", "rules", "probabilities", "neighbours", "features"}
+    known = {"flow", "score", "verdict", "outlier_percentile", "outlier", "rules", "probabilities", "neighbours",
+             "features", "scope", "sampling", "note"}
     other = {k: v for k, v in detail.items() if k not in known}
     if other:
         parts.append(_trim(render_detail(other, indent=1)))

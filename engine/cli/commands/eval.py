@@ -12,6 +12,7 @@ from engine.cli.console import inert, stderr_console
 from engine.config.settings import Config
 from engine.core.errors import UserError
 from engine.detect.evaluate import evaluate, format_report
+from engine.detect.scope import OUT_REASON
 from engine.feedback.labelsfile import join_many, read_labels
 
 
@@ -44,11 +45,13 @@ def run(args: argparse.Namespace, config: Config) -> int:
     truth_labels = [read_labels(p, extra_classes=extra) for p in args.truth]
     run_ = scored_run(args, config, console, analyst_labels=False)
     paths, model, meta = run_.paths, run_.model, run_.meta
-    truth, verdict, score = [], [], []
+    truth, verdict, score, dns, out = [], [], [], [], []
     for _, scored in run_.items:
         truth.append(join_many(scored, truth_labels))
         verdict.append(scored["verdict"])
         score.append(scored["score"])
+        dns.append((scored["src_port"] == 53) | (scored["dst_port"] == 53))
+        out.append(scored["reasons"].str.starts_with(OUT_REASON))
     truth_all = pl.concat(truth)
     if truth_all.null_count() == truth_all.len():
         raise UserError(
@@ -60,8 +63,9 @@ def run(args: argparse.Namespace, config: Config) -> int:
     # how well it remembers, not how well it detects; say so wherever they are printed.
     trained_on = set(meta.get("files") or ())
     seen = [p.name for p in paths if p.name in trained_on]
+    extra_figures = _scope_figures(truth_all, pl.concat(verdict), pl.concat(dns), pl.concat(out), meta)
     if args.json:
-        body = report.to_dict()
+        body = report.to_dict() | extra_figures
         body["in_sample_files"] = seen
         body["model"] = {"path": str(model), "version": meta.get("version"), "sha256": meta.get("sha256")}
         body["files"] = [p.name for p in paths]
@@ -73,4 +77,45 @@ def run(args: argparse.Namespace, config: Config) -> int:
                   f"({inert(', '.join(seen[:3]))}{', ...' if len(seen) > 3 else ''}); these figures say "
                   "how well it remembers its training data, not how well it detects new traffic")
         print(format_report(report), end="")
+        print(_format_scope_figures(extra_figures), end="")
     return 0
+
+
+def _scope_figures(truth: pl.Series, verdict: pl.Series, dns: pl.Series, out: pl.Series, meta: dict) -> dict:
+    """Normal flows flagged on port 53 and elsewhere, the scope counts, and what the model's
+    calibration says about real benign traffic it was not trained on."""
+    frame = pl.DataFrame({"truth": truth, "verdict": verdict, "dns": dns, "out": out})
+    normal = frame.filter(pl.col("truth") == "normal")
+    figures: dict = {"scope": {"in_scope": int((~frame["out"]).sum()), "out_of_scope": int(frame["out"].sum())}}
+    for name, part in (("port53", normal.filter(pl.col("dns"))), ("other", normal.filter(~pl.col("dns")))):
+        flagged = int((part["verdict"] != "normal").sum())
+        figures[f"normal_flagged_{name}"] = {"flagged": flagged, "of": part.height}
+    calibration = meta.get("calibration")
+    if calibration:
+        figures["calibration"] = calibration
+    return figures
+
+
+def _format_scope_figures(fig: dict) -> str:
+    lines = [
+        f"scope: {fig['scope']['in_scope']} flows DNS-relevant, {fig['scope']['out_of_scope']} out of "
+        "scope (read and used as context, no DNS verdict)",
+    ]
+    for name, label in (("port53", "port 53"), ("other", "other")):
+        f = fig[f"normal_flagged_{name}"]
+        share = f"{f['flagged'] / f['of']:.2%}" if f["of"] else "-"
+        lines.append(f"normal flows flagged, {label}: {share} ({f['flagged']} of {f['of']})")
+    cal = fig.get("calibration")
+    if cal:
+        per = ", ".join(f"{inert(k)} {v:.2%}" for k, v in sorted(cal.get("per_source_share_flagged", {}).items()))
+        cuts = cal.get("raw_score_at_threshold", {})
+        cuts_text = (", ".join(f"{inert(k)} {v:.3f}" for k, v in sorted(cuts.items())) if isinstance(cuts, dict)
+                     else f"{float(cuts):.3f}")
+        lines.append(
+            f"threshold calibrated on real benign traffic the model did not train on: target at most "
+            f"{cal.get('target_share_flagged', 0):.1%} of each source's port-53 flows flagged; out of "
+            f"fold: {per or '-'} (raw-score cuts: {cuts_text or 'none needed'})"
+        )
+    else:
+        lines.append("threshold not calibrated on real benign traffic (no calibration in the model's sidecar)")
+    return "\n".join(lines) + "\n"

@@ -8,11 +8,13 @@ key set and moves labels between machines and into `eval --truth` / `train --lab
 from __future__ import annotations
 
 import argparse
+import sqlite3
 import sys
 from pathlib import Path
 
 import polars as pl
 
+from engine.core.errors import UserError
 from engine.core.sanitize import inert
 from engine.core.schema import FLOW_KEY, PROVENANCE_KEY
 from engine.feedback.labelsfile import read_labels
@@ -22,6 +24,10 @@ EXPORT_COLUMNS: tuple[str, ...] = (
     "label", *PROVENANCE_KEY, *FLOW_KEY, "scope", "who", "at", "note", "model_version", "verdict",
 )
 TS_FORMAT = "%Y-%m-%d %H:%M:%S%.3f"  # as nfdump prints ts_first
+def inert_lines(text: str) -> str:
+    return "\n".join(inert(line) for line in text.split("\n"))
+
+
 def export_frame(current: pl.DataFrame) -> pl.DataFrame:
     return current.select(
         [
@@ -63,7 +69,10 @@ def run_list(args: argparse.Namespace, store: LabelStore) -> int:
 def run_export(args: argparse.Namespace, store: LabelStore) -> int:
     frame = export_frame(store.current())
     if args.output == "-":
-        frame.write_csv(sys.stdout)
+        if sys.stdout.isatty():  # shown, not data: names and notes from dumps made inert
+            sys.stdout.write(inert_lines(frame.write_csv()))
+        else:
+            frame.write_csv(sys.stdout)
     else:
         out = Path(args.output)
         tmp = out.with_name(out.name + ".tmp")
@@ -84,11 +93,14 @@ def run_import(args: argparse.Namespace, store: LabelStore) -> int:
 
 
 def run(args: argparse.Namespace, config) -> int:
-    store = LabelStore.from_config(config)
+    # list and export only read: they work on a read-only (or damaged) store
+    store = LabelStore.from_config(config, read_only=args.action != "import")
     try:
         return {"list": run_list, "export": run_export, "import": run_import}[args.action](
             args, store
         )
+    except sqlite3.Error as exc:  # a page found damaged while reading or writing
+        raise UserError(f"{store.path}: the label store failed: {exc}") from None
     finally:
         store.close()
 

@@ -6,12 +6,11 @@ import os
 import sys
 from pathlib import Path
 
-import polars as pl
-
 from engine.core.errors import UserError
-from engine.core.output import check_output, write_frame
-from engine.core.schema import empty_flows
-from engine.ingest import read_dump
+from engine.core.output import FrameWriter, check_output
+from engine.core.sanitize import inert
+from engine.core.schema import FLOW_SCHEMA
+from engine.ingest.reader import iter_dump
 
 SHOW_SKIPPED = 5
 
@@ -43,6 +42,8 @@ def _check_inputs(files: list[str]) -> None:
             raise UserError(f"{name}: no such file")
         if path.is_dir():
             raise UserError(f"{name}: is a directory (give the dump files)")
+        if not path.is_file():
+            raise UserError(f"{name}: not a regular file (a FIFO or device is never read)")
         if not os.access(path, os.R_OK):
             raise UserError(f"{name}: not readable")
 
@@ -50,27 +51,43 @@ def _check_inputs(files: list[str]) -> None:
 def run(args, config) -> int:
     out = check_output(args.output)
     _check_inputs(args.files)
-    frames = []
-    for name in args.files:
-        try:
-            result = read_dump(name, final=True, timezone=config.ingest.timezone)
-        except OSError as exc:
-            raise UserError(f"{name}: cannot read: {exc.strerror or exc}") from exc
-        bad = result.bad_lines
+    with FrameWriter(out, FLOW_SCHEMA) as writer:
+        for name in args.files:
+            _parse_one(name, config, writer)
+    return 0
+
+
+def _parse_one(name: str, config, writer: FrameWriter) -> None:
+    """One dump, chunk by chunk into `writer` (memory follows the chunk, not the file)."""
+    flows = skipped = 0
+    bad: list = []
+    bad_count = 0
+    fmt = problem = None
+    try:
+        for result in iter_dump(name, final=True, timezone=config.ingest.timezone,
+                                max_ratio=config.ingest.max_decompressed_ratio):
+            writer.append(result.flows)
+            flows += result.flows.height
+            skipped += len(result.skipped)
+            lines = result.bad_lines
+            bad_count += len(lines)
+            bad.extend(lines[: SHOW_SKIPPED - len(bad)])
+            fmt = result.format or fmt
+            problem = problem or result.problem
+    except OSError as exc:
+        raise UserError(f"{name}: cannot read: {exc.strerror or exc}") from exc
+    print(
+        f"{inert(name)}: {flows} flows, {skipped} skipped "
+        f"({bad_count} not header/trailer/blank), format {fmt or 'unknown'}",
+        file=sys.stderr,
+    )
+    if problem:
+        print(f"warning: {inert(name)}: {inert(problem)}", file=sys.stderr)
+    for line in bad:
+        # file names and dump text are shown inert: no control character reaches the terminal
         print(
-            f"{name}: {result.flows.height} flows, {len(result.skipped)} skipped "
-            f"({len(bad)} not header/trailer/blank), format {result.format or 'unknown'}",
+            f"  {inert(line.file)}:{line.line}: {inert(line.reason)}: {inert(repr(line.text))}",
             file=sys.stderr,
         )
-        for skipped in bad[:SHOW_SKIPPED]:
-            # repr() keeps control characters from the dump out of the terminal
-            print(
-                f"  {skipped.file}:{skipped.line}: {skipped.reason}: {skipped.text!r}",
-                file=sys.stderr,
-            )
-        if len(bad) > SHOW_SKIPPED:
-            print(f"  ... and {len(bad) - SHOW_SKIPPED} more", file=sys.stderr)
-        frames.append(result.flows)
-    flows = pl.concat(frames, rechunk=False) if frames else empty_flows()
-    write_frame(flows, out)
-    return 0
+    if bad_count > SHOW_SKIPPED:
+        print(f"  ... and {bad_count - SHOW_SKIPPED} more", file=sys.stderr)

@@ -14,7 +14,7 @@ from engine.cli.commands.support import (
 )
 from engine.cli.console import inert, say, stderr_console
 from engine.config.settings import Config
-from engine.core.output import FORMATS, check_output, write_frame
+from engine.core.output import FORMATS, FrameWriter, check_output
 from engine.core.schema import SCORED_SCHEMA
 from engine.detect.incidents import IncidentTracker
 
@@ -49,27 +49,33 @@ def run(args: argparse.Namespace, config: Config) -> int:
     threshold = run_.threshold
     # the incident of each flagged flow, as `flowtriage incidents` groups them
     tracker = IncidentTracker(threshold)
-    kept: list[pl.DataFrame] = []
     total = flagged = skipped = 0
-    for item, scored in run_.items:
-        skipped += len(item.skipped)
-        ids, _events = tracker.add(scored)
-        scored = scored.with_columns(ids)
-        suspicious = scored.filter(pl.col("score") >= threshold)
-        kept.append(scored if args.all else suspicious)
-        total += scored.height
-        flagged += suspicious.height
-        say(
-            console,
-            f"{inert(item.path.name)}: {scored.height} flows, {suspicious.height} suspicious"
-            + (f", {len(item.skipped)} lines skipped" if item.skipped else ""),
-        )
-    refuse_no_flows(run_.paths, total, skipped)
-    out = pl.concat(kept) if kept else pl.DataFrame(schema={**SCORED_SCHEMA, "incident": pl.String})
-    write_frame(out, args.output)
+    per_file: dict[object, list[int]] = {}  # a big file comes in chunks: one line per file
+    # each chunk is written as it is scored: memory follows the chunk, not the input
+    with FrameWriter(args.output, {**SCORED_SCHEMA, "incident": pl.String()}) as out:
+        for item, scored in run_.items:
+            ids, _events = tracker.add(scored)
+            scored = scored.with_columns(ids)
+            suspicious = scored.filter(pl.col("score") >= threshold)
+            out.append(scored if args.all else suspicious)
+            total += scored.height
+            flagged += suspicious.height
+            skipped += len(item.skipped)
+            counts = per_file.setdefault(item.path, [0, 0, 0])
+            counts[0] += scored.height
+            counts[1] += suspicious.height
+            counts[2] += len(item.skipped)
+            if item.last:
+                n, s, k = per_file.pop(item.path)
+                say(
+                    console,
+                    f"{inert(item.path.name)}: {n} flows, {s} suspicious"
+                    + (f", {k} lines skipped" if k else ""),
+                )
+        refuse_no_flows(run_.paths, total, skipped)  # inside: the writer drops its output
     say(
         console,
         f"{total} flows in {len(run_.paths)} file(s), {flagged} at score >= {threshold:g}; "
-        f"wrote {out.height} rows to {inert(args.output)} (model {inert(run_.model.name)})",
+        f"wrote {out.rows} rows to {inert(args.output)} (model {inert(run_.model.name)})",
     )
     return 0

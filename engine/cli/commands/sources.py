@@ -55,13 +55,13 @@ def format_sources(table: pl.DataFrame) -> str:
     """Fixed-width plain text; addresses are untrusted input and printed inert."""
     width = max([6, *(len(inert(a)) for a in table["src_addr"])]) if table.height else 6
     head = (
-        f"{'source':<{width}} {'flows':>7} {'bytes':>8} {'peers':>5} {'ports':>5} "
+        f"{'source':<{width}} {'flows':>7} {'dns':>7} {'bytes':>8} {'peers':>5} {'ports':>5} "
         f"{'susp':>5} {'verdict':<13} {'max':>5} {'first seen':<14} {'activity':<12}"
     )
     lines = [head]
     for row in table.iter_rows(named=True):
         lines.append(
-            f"{inert(row['src_addr']):<{width}} {row['flows']:>7} {_size(row['bytes']):>8} "
+            f"{inert(row['src_addr']):<{width}} {row['flows']:>7} {row['dns_flows']:>7} {_size(row['bytes']):>8} "
             f"{row['peers']:>5} {row['dst_ports']:>5} {row['suspicious_share']:>5.0%} "
             f"{inert(row['top_verdict'])[:13]:<13} {row['max_score']:>5.2f} "
             f"{row['first_seen']:%m-%d %H:%M:%S} {_sparkline(row['activity'])}"

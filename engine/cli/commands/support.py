@@ -10,10 +10,10 @@ import polars as pl
 from rich.console import Console
 from rich.text import Text
 
-from engine.batch.plan import FileFlows, skipped_summary
+from engine.batch.plan import FileFlows, problem_line, skipped_summary
 from engine.batch.run import ScoredRun
 from engine.batch.run import scored_run as _scored_run
-from engine.cli.console import file_progress, say
+from engine.cli.console import file_progress, say, stderr_console
 from engine.config.settings import Config
 from engine.core.errors import UserError
 
@@ -42,12 +42,17 @@ def scored_run(
     def progress(
         paths: list[Path], items: Iterator[tuple[FileFlows, pl.DataFrame]]
     ) -> Iterator[tuple[FileFlows, pl.DataFrame]]:
+        warnings = stderr_console()
         with file_progress(paths, console, enabled=not args.quiet) as advance:
             for item, scored in items:
                 yield item, scored
                 for line in skipped_summary(item):
                     say(console, line)
-                advance(item.path)
+                warning = problem_line(item)
+                if warning:  # shown with -q too: the output lacks flows it should have
+                    say(warnings, warning)
+                if item.last:
+                    advance(item.path)
 
     return _scored_run(
         args.paths, config, model=args.model, analyst_labels=analyst_labels,

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import argparse
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import polars as pl
 
-from engine.batch.plan import expand_paths, iter_flows, skipped_summary
+from engine.batch.plan import expand_paths, iter_flows, problem_line, skipped_summary
 from engine.cli.commands.support import add_quiet_option
 from engine.cli.console import file_progress, inert, say, stderr_console
 from engine.config.settings import Config
@@ -56,14 +57,20 @@ def run(args: argparse.Namespace, config: Config) -> int:
     # Late (start-up time): the Detector imports scikit-learn, which `train --help` must not.
     from engine.detect.detector import Detector
 
-    frames = []
+    frames: dict[Path, list[pl.DataFrame]] = {}
     with file_progress(paths, console, enabled=not args.quiet) as advance:
-        for item in iter_flows(paths, timezone=config.ingest.timezone):
-            frames.append(item.flows)
+        for item in iter_flows(paths, timezone=config.ingest.timezone,
+                               max_ratio=config.ingest.max_decompressed_ratio):
+            frames.setdefault(item.path.parent, []).append(item.flows)
             for line in skipped_summary(item):
                 say(console, line)
-            advance(item.path)
-    flows = pl.concat(frames)
+            warning = problem_line(item)
+            if warning:
+                say(console, warning)
+            if item.last:
+                advance(item.path)
+    per_dir = [pl.concat(parts) for parts in frames.values()]
+    flows = pl.concat(per_dir)
     if flows.height == 0:
         raise UserError(f"no flows in {len(paths)} file(s): nothing to train on")
     rules = RuleSet.from_config(config.rules)
@@ -74,12 +81,36 @@ def run(args: argparse.Namespace, config: Config) -> int:
     )
     labels = origins.labels
     assert origins.weight is not None
-    detector = Detector.from_config(config.model)
-    detector.fit(flows, labels, sample_weight=origins.weight.to_numpy())
+    detector = Detector.from_config(config.model).use_config(config)
+    # labels join on the flows as read; the model learns them laid apart in time
+    detector.fit(pl.concat(apart_in_time(per_dir)), labels, sample_weight=origins.weight.to_numpy())
     metadata = _metadata(detector, flows, labels, origins, paths, args, rules)
     save_model(detector, out, metadata=metadata)
     _summary(out, metadata)
     return 0
+
+
+def apart_in_time(frames: list[pl.DataFrame]) -> list[pl.DataFrame]:
+    """Each directory is one exporter; two exporters whose flows overlap in time (the two
+    shapes of one capture, say) must not share a feature window, or every packet counts
+    twice. A directory that overlaps an earlier one moves forward by whole days (windows stay
+    aligned) to after everything before it; the rest keep their times."""
+    out: list[pl.DataFrame] = []
+    end = None
+    for frame in frames:
+        if frame.height == 0:
+            out.append(frame)
+            continue
+        lo, hi = frame["ts_first"].min(), frame["ts_last"].max()
+        overlaps = any(o.height and not (hi < o["ts_first"].min() or lo > o["ts_last"].max()) for o in out)
+        if overlaps and end is not None:
+            days = (end - lo).days + 1
+            shift = timedelta(days=days)
+            frame = frame.with_columns(pl.col("ts_first") + shift, pl.col("ts_last") + shift)
+            hi = frame["ts_last"].max()
+        out.append(frame)
+        end = hi if end is None or hi > end else end
+    return out
 
 
 def label_sources(
