@@ -10,7 +10,11 @@ key column alone (arg_sort), so the figures can be compared across machines.
 
     python bench/tui.py [--rows 1000000] [--repeat 30]
 
-Targets (issue 5): key press redraw < 50 ms, sort < 0.5 s.
+Targets (issue 5): key press redraw < 50 ms, sort < 0.5 s. Issue 15: incident updates < 100 ms
+per rotation at a million retained flows: the engine's grouping of one rotation
+(IncidentTracker.add, one tenth of the flows, with the incidents of the nine before open), and
+the incidents screen from a new snapshot published to its view on screen; also Enter on an
+incident (its flows filtered out of the million) to that view on screen.
 """
 
 from __future__ import annotations
@@ -31,9 +35,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from engine.config.settings import Config  # noqa: E402
 from engine.core.schema import SCORED_SCHEMA  # noqa: E402
+from engine.detect.incidents import IncidentTracker  # noqa: E402
 from engine.live.snapshot import Counters, Snapshot  # noqa: E402
 from tui.app import FlowTriageApp  # noqa: E402
 from tui.feed import SnapshotFeed  # noqa: E402
+from tui.screens.incidents import IncidentFlowsScreen  # noqa: E402
 
 
 def synthetic_flows(n: int, seed: int = 7) -> pl.DataFrame:
@@ -67,6 +73,73 @@ def synthetic_flows(n: int, seed: int = 7) -> pl.DataFrame:
     )
     frame = frame.select([pl.col(c).cast(t) for c, t in SCORED_SCHEMA.items()])
     return frame.with_columns(flow_id=pl.int_range(1, n + 1, dtype=pl.UInt64))
+
+
+def with_attackers(flows: pl.DataFrame, attackers: int = 300) -> pl.DataFrame:
+    """Flagged flows come from a few hundred attackers, one attack class each (as in real
+    data), so incidents are attack episodes, not one per random client."""
+    verdicts = ["amplification", "scan", "tunnel", "zero_packet", "open_resolver", "dns_flood"]
+    who = (pl.col("flow_id") % attackers).cast(pl.Int64)
+    flagged = pl.col("score") >= 0.5
+    return flows.with_columns(
+        src_addr=pl.when(flagged).then(pl.format("10.9.{}.{}", who // 256, who % 256)).otherwise(pl.col("src_addr")),
+        dst_addr=pl.when(flagged).then(pl.format("10.8.{}.1", who % 256)).otherwise(pl.col("dst_addr")),
+        verdict=pl.when(flagged).then(pl.lit(pl.Series(verdicts)).get(who % len(verdicts))).otherwise(pl.lit("normal")),
+    )
+
+
+def incidents_of(flows: pl.DataFrame, rotations: int = 10) -> tuple[pl.DataFrame, IncidentTracker, list[float]]:
+    """Group the flows rotation by rotation (as the pipeline does); the time of each add()."""
+    tracker = IncidentTracker(0.5)
+    ids, times = [], []
+    size = -(-flows.height // rotations)
+    for start in range(0, flows.height, size):
+        batch = flows.slice(start, size)
+        t0 = time.perf_counter()
+        found, _events = tracker.add(batch)
+        tracker.table()
+        times.append(time.perf_counter() - t0)
+        ids.append(found)
+    return flows.with_columns(pl.concat(ids)), tracker, times
+
+
+async def measure_incidents(flows: pl.DataFrame) -> None:
+    flows, tracker, adds = incidents_of(with_attackers(flows))
+    stats("incidents: group one rotation (engine)", adds, 0.100)
+    table = tracker.table()
+    print(f"{'incidents':<38} {table.height:,} over {int(table['flows'].sum()):,} flagged flows")
+    first = Snapshot(1, flows, pl.DataFrame(), Counters(files=1, flows=flows.height), incidents=table)
+    feed = SnapshotFeed(first)
+    app = FlowTriageApp(feed, Config(), subtitle="bench", start="incidents")
+    async with app.run_test(size=(80, 24)) as pilot:
+        while app.screen.table.view.version != 1:
+            await pilot.pause()
+            await app.workers.wait_for_complete()
+        updates = []
+        for version in range(2, 12):
+            # a rotation: the same million flows, the incidents grown by it
+            grown = table.with_columns(flows=pl.col("flows") + version, last_seen=pl.col("last_seen") + pl.duration(seconds=version))
+            snapshot = Snapshot(version, flows, pl.DataFrame(), Counters(files=version, flows=flows.height),
+                                incidents=grown)
+            t0 = time.perf_counter()
+            feed.publish(snapshot)
+            app.apply_latest()
+            while app.screen.table.view.version != version:
+                await asyncio.sleep(0.001)
+            app.screen._compositor.render_full_update().render_segments(app.console)
+            updates.append(time.perf_counter() - t0)
+        stats("incidents screen: snapshot to view", updates, 0.100)
+        opened = []
+        for _ in range(5):
+            t0 = time.perf_counter()
+            app.post_message(events.Key("enter", None))
+            while not (isinstance(app.screen, IncidentFlowsScreen) and len(app.screen.table.view)):
+                await asyncio.sleep(0.001)
+            app.screen._compositor.render_full_update().render_segments(app.console)
+            opened.append(time.perf_counter() - t0)
+            app.pop_screen()
+            await pilot.pause()
+        stats("enter: an incident's flows on screen", opened, 0.5)
 
 
 def stats(label: str, seconds: list[float], target: float) -> None:
@@ -153,12 +226,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--repeat", type=int, default=30)
+    parser.add_argument("--incidents-only", action="store_true", help="only the incident figures")
     args = parser.parse_args()
     t0 = time.perf_counter()
     flows = synthetic_flows(args.rows)
     print(f"{args.rows:,} synthetic scored flows built in {time.perf_counter() - t0:.1f} s "
           f"({flows.estimated_size('mb'):.0f} MB)")
-    asyncio.run(measure(flows, args.repeat))
+    if not args.incidents_only:
+        asyncio.run(measure(flows, args.repeat))
+    asyncio.run(measure_incidents(flows))
 
 
 if __name__ == "__main__":

@@ -4,7 +4,8 @@
 
 Reads the bundled dumps, scores them with the configured scorer (the bundled model when there
 is one, else the five rules), and saves SVG and PNG (rsvg-convert) screenshots at 80x24 of the
-main screen, a drill-down, the sources screen and the filter bar showing an error. The lab clocks
+main screen (the incidents), an incident's flows, a drill-down, the sources screen and the filter
+bar showing an error. The lab clocks
 are replayed as they were; the directory names in the pictures are illustrative.
 """
 
@@ -23,30 +24,29 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from engine.config.settings import load_config  # noqa: E402
+from engine.detect.incidents import IncidentTracker  # noqa: E402
+from engine.detect.scorer import Scorer  # noqa: E402
 from engine.ingest import read_flows  # noqa: E402
 from engine.live.replay import sample_dumps  # noqa: E402
 from engine.live.snapshot import Counters, Snapshot  # noqa: E402
-from tui.app import FlowTriageApp, explainer_of  # noqa: E402
+from engine.models.registry import load_scorer  # noqa: E402
+from tui.app import FlowTriageApp  # noqa: E402
 from tui.feed import SnapshotFeed  # noqa: E402
 
 
-def score(flows: pl.DataFrame, config):
-    try:
-        from engine.detect.scorer import load_scorer
-    except ImportError:
-        load_scorer = None
-    if load_scorer is not None:
-        scorer = load_scorer(config)
-        return scorer.score(flows), scorer
-    from engine.detect.rules import RuleSet
+def score(flows: pl.DataFrame, config) -> tuple[pl.DataFrame, Scorer]:
+    scorer = load_scorer(config)  # the model `watch` would use (the bundled one by default)
+    return scorer.score(flows, detail=True), scorer  # with `why`, as the live pipeline keeps it
 
-    marks = RuleSet.from_config(config.rules).apply(flows)
-    scored = flows.with_columns(
-        score=marks["rule_severity"],
-        verdict=marks["rule_label"].fill_null("normal"),
-        reasons=pl.when(marks["rule_names"] != "").then("rule " + marks["rule_names"]).otherwise(pl.lit("no rule")),
-    )
-    return scored, None
+
+def with_incidents(scored: pl.DataFrame, threshold: float) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Incidents as the pipeline groups them: dump by dump, in rotation order."""
+    tracker = IncidentTracker(threshold)
+    parts = []
+    for _, part in scored.group_by("file", maintain_order=True):
+        ids, _events = tracker.add(part)
+        parts.append(part.with_columns(ids))
+    return pl.concat(parts), tracker.table()
 
 
 def sources_of(scored: pl.DataFrame, threshold: float) -> pl.DataFrame:
@@ -66,20 +66,23 @@ async def shoot(app: FlowTriageApp, out: Path, keys: list[str]) -> None:
             await pilot.pause()
 
         await settle()
-        for key in keys:  # e.g. sort by time and move down a few rows
+        app.save_screenshot("screenshot-main.svg", str(out))  # the incidents
+        for key in keys:  # e.g. a row further down
             await pilot.press(key)
             await settle()
-        app.save_screenshot("screenshot-main.svg", str(out))
+        await pilot.press("enter")
+        await settle()
+        app.save_screenshot("screenshot-incident-flows.svg", str(out))
         await pilot.press("enter")
         await settle()
         app.save_screenshot("screenshot-drilldown.svg", str(out))
         await pilot.press("pagedown")
         await settle()
         app.save_screenshot("screenshot-drilldown-context.svg", str(out))
-        await pilot.press("q", "tab")
+        await pilot.press("q", "q", "tab")
         await settle()
         app.save_screenshot("screenshot-sources.svg", str(out))
-        await pilot.press("q", "slash", *"proto udp and port 53 and bytes >", "enter")
+        await pilot.press("q", "a", "slash", *"proto udp and port 53 and bytes >", "enter")
         await settle()
         app.save_screenshot("screenshot-filter-error.svg", str(out))
 
@@ -90,8 +93,8 @@ def main() -> None:
     parser.add_argument("--corpus", default="lab-dev")
     parser.add_argument("--shape", default="nfpcapd")
     parser.add_argument("--theme", default=None)
-    parser.add_argument("--keys", default="1,down,down,down",
-                        help="keys pressed on the main screen first (default: newest first, 4th row)")
+    parser.add_argument("--keys", default="",
+                        help="keys pressed on the incidents screen before Enter (default: none, the top incident)")
     args = parser.parse_args()
     config = load_config(ROOT / "config.toml")
     if args.theme:
@@ -102,7 +105,8 @@ def main() -> None:
     flows, results = read_flows(dumps)
     flows = flows.with_columns(file=pl.col("file").str.replace(r"^.*/", "/var/flows/dumps/"))
     scored, scorer = score(flows, config)
-    threshold = 0.5  # the bundled model's cut
+    threshold = scorer.threshold
+    scored, incidents = with_incidents(scored, threshold)
     retained = (
         scored.with_columns(flow_id=pl.int_range(1, scored.height + 1, dtype=pl.UInt64))
         .filter(pl.col("score") >= threshold)
@@ -111,11 +115,13 @@ def main() -> None:
         files=len(dumps), newest_file=dumps[-1].name, lag_seconds=1.2, flows=scored.height,
         flows_per_second=scored.height / 300, flagged=retained.height,
         skipped_lines=sum(len(r.skipped) for r in results), errors=0,
-        model_version=getattr(scorer, "version_", "") or ("rules-only" if scorer is None else "default"),
+        model_version=scorer.version_,
     )
-    snapshot = Snapshot(1, retained, sources_of(scored, threshold), counters)
-    app = FlowTriageApp(SnapshotFeed(snapshot), config, subtitle="watching /var/flows/dumps",
-                        explainer=explainer_of(scorer), nfcapd_dir="/var/flows/nfcapd")
+    snapshot = Snapshot(1, retained, sources_of(scored, threshold), counters, threshold=threshold,
+                        incidents=incidents)
+    app = FlowTriageApp(SnapshotFeed(snapshot, scorer=scorer), config, subtitle="watching /var/flows/dumps",
+                        nfcapd_dir="/var/flows/nfcapd",
+                        start="incidents")
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     asyncio.run(shoot(app, out, [k for k in args.keys.split(",") if k]))

@@ -114,3 +114,15 @@ def widget_text(widget, width: int = 78) -> str:
     console = Console(width=width, file=io.StringIO(), color_system=None, legacy_windows=False)
     console.print(widget.content)
     return console.file.getvalue()
+
+
+def with_incidents(snapshot: Snapshot, threshold: float = 0.5) -> Snapshot:
+    """The snapshot as the live pipeline publishes it: flagged flows grouped into incidents
+    (engine.detect.incidents), each flow naming its own."""
+    import dataclasses
+
+    from engine.detect.incidents import IncidentTracker
+
+    tracker = IncidentTracker(threshold)
+    ids, _ = tracker.add(snapshot.flows)
+    return dataclasses.replace(snapshot, flows=snapshot.flows.with_columns(ids), incidents=tracker.table())

@@ -30,6 +30,7 @@ class Column:
     priority: int = 5  # lower priorities are dropped first when the width is short
     align: str = "left"
     middle: bool = False  # cut in the middle (endpoints keep their port)
+    address: bool = False  # sorts as IP addresses (10.0.0.9 before 10.0.0.10), not as text
     measure: pl.Expr | None = None  # content width over the view, for flexible columns
 
     @property
@@ -93,10 +94,12 @@ FLOW_COLUMNS: tuple[Column, ...] = (
     Column("verdict", "verdict", "verdict", _verdict, 13, min_width=8, priority=9,
            measure=pl.col("verdict").str.len_chars().max()),
     Column("proto", "prot", "proto", lambda r, w: (sanitize(r.get("proto")), None), 4, priority=7),
-    Column("src", "source", "src_addr", lambda r, w: (fmt.endpoint(r.get("src_addr"), r.get("src_port")), None),
-           46, min_width=21, priority=9, middle=True, measure=_endpoint_width("src_addr", "src_port")),
-    Column("dst", "destination", "dst_addr", lambda r, w: (fmt.endpoint(r.get("dst_addr"), r.get("dst_port")), None),
-           46, min_width=21, priority=9, middle=True, measure=_endpoint_width("dst_addr", "dst_port")),
+    Column("src", "source", "src_addr", lambda r, w: (fmt.endpoint(r.get("src_addr"), r.get("src_port"), r.get("proto")), None),
+           46, min_width=21, priority=9, middle=True, measure=_endpoint_width("src_addr", "src_port"),
+           address=True),
+    Column("dst", "destination", "dst_addr", lambda r, w: (fmt.endpoint(r.get("dst_addr"), r.get("dst_port"), r.get("proto")), None),
+           46, min_width=21, priority=9, middle=True, measure=_endpoint_width("dst_addr", "dst_port"),
+           address=True),
     Column("packets", " pkts", "packets", lambda r, w: (fmt.compact(r.get("packets")), None), 5, priority=6, align="right"),
     Column("bytes", "bytes", "bytes", lambda r, w: (fmt.compact(r.get("bytes")), None), 5, priority=8, align="right"),
     Column("duration", " dur", "duration", lambda r, w: (fmt.duration(r.get("duration")), "dim"), 4, priority=3, align="right"),
@@ -114,7 +117,7 @@ def _source_verdict(row: dict, width: int) -> Cell:
 
 SOURCE_COLUMNS: tuple[Column, ...] = (
     Column("address", "address", "src_addr", lambda r, w: (sanitize(r.get("src_addr")), None), 40, min_width=15,
-           priority=10, middle=True, measure=pl.col("src_addr").str.len_chars().max()),
+           priority=10, middle=True, measure=pl.col("src_addr").str.len_chars().max(), address=True),
     Column("flows", "flows", "flows", lambda r, w: (fmt.compact(r.get("flows")), None), 5, priority=9, align="right"),
     Column("dns", "dns", "dns_flows", lambda r, w: (fmt.compact(r.get("dns_flows")), None), 5, priority=6,
            align="right"),
@@ -130,4 +133,27 @@ SOURCE_COLUMNS: tuple[Column, ...] = (
     Column("last", "last", "last_seen", lambda r, w: (fmt.clock(r.get("last_seen")), "dim"), 8, priority=5),
     Column("activity", "activity", "flows", lambda r, w: (fmt.sparkline(r.get("activity"), w), "bar"), 24,
            min_width=8, priority=4),
+)
+
+# ---- incidents (engine.detect.incidents.INCIDENT_SCHEMA) ---------------------------------
+
+
+def _incident_state(row: dict, width: int) -> Cell:
+    return ("\u25cf", HOT) if row.get("state") == "open" else ("\u00b7", "dim")
+
+
+INCIDENT_COLUMNS: tuple[Column, ...] = (
+    # rank: open first, then the highest score, then the latest (engine.detect.incidents)
+    Column("rank", "!", "rank", _incident_state, 1, priority=10),
+    Column("last", "last", "last_seen", lambda r, w: (fmt.clock(r.get("last_seen")), "dim"), 8, priority=8),
+    Column("class", "class", "class", lambda r, w: (sanitize(r.get("class")), HOT), 13, priority=10),
+    Column("who", "who", "anchor", lambda r, w: (sanitize(r.get("summary")), None), 60, min_width=26,
+           priority=10, measure=pl.col("summary").str.len_chars().max(), address=True),
+    Column("flows", "flows", "flows", lambda r, w: (fmt.compact(r.get("flows")), None), 5, priority=9, align="right"),
+    Column("bytes", "bytes", "bytes", lambda r, w: (fmt.compact(r.get("bytes")), None), 5, priority=7, align="right"),
+    Column("score", "max", "max_score", lambda r, w: (fmt.score_cell(r.get("max_score")), "bar"), 5, priority=6),
+    Column("first", "first", "first_seen", lambda r, w: (fmt.clock(r.get("first_seen")), "dim"), 8, priority=3),
+    Column("peers", "peers", "peers", lambda r, w: (fmt.compact(r.get("peers")), None), 5, priority=2, align="right"),
+    Column("activity", "activity", "flows", lambda r, w: (fmt.sparkline(r.get("activity"), w), "bar"), 30,
+           min_width=8, priority=5),
 )

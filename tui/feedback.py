@@ -1,8 +1,8 @@
 """The analyst's feedback keys: the bindings the flows table and the drill-down share, and the
 small modals behind them (label picker with a confirmed "new class", note input, confirm).
 
-The work itself (durable writes, re-applying labels, retraining) is FlowTriageApp's; the
-screens only name the flow under the cursor.
+The work itself (durable writes, re-applying labels) is tui.labels.LabelController's (and
+retraining tui.models.ModelController's); the screens only name the flow under the cursor.
 """
 
 from __future__ import annotations
@@ -30,16 +30,16 @@ class FeedbackActions:
         raise NotImplementedError
 
     def action_label_normal(self) -> None:
-        self.app.label_flow(self.feedback_row(), "normal")
+        self.app.labels.label(self.feedback_row(), "normal")
 
     def action_label_pick(self) -> None:
-        self.app.pick_label(self.feedback_row())
+        self.app.labels.pick(self.feedback_row())
 
     def action_label_undo(self) -> None:
-        self.app.undo_label()
+        self.app.labels.undo()
 
     def action_label_note(self) -> None:
-        self.app.note_flow(self.feedback_row())
+        self.app.labels.note(self.feedback_row())
 
 
 class _Modal(ModalScreen):

@@ -60,6 +60,25 @@ def compact(value: object) -> str:
     return f"{number:.0f}E"
 
 
+def span(seconds: object) -> str:
+    """A duration with its unit, for text (not a 4-cell column): 0.25s, 25s, 1m03s, 2h00m, 3d04h."""
+    if seconds is None:
+        return "-"
+    value = float(seconds)  # type: ignore[arg-type]
+    if value < 0:
+        return "<0s"
+    if value < 10:
+        return f"{value:.2f}".rstrip("0").rstrip(".") + "s" if value else "0s"
+    whole = int(round(value))
+    if whole < 60:
+        return f"{whole}s"
+    if whole < 3600:
+        return f"{whole // 60}m{whole % 60:02d}s"
+    if whole < 86400:
+        return f"{whole // 3600}h{whole % 3600 // 60:02d}m"
+    return f"{whole // 86400}d{whole % 86400 // 3600:02d}h"
+
+
 def duration(seconds: object) -> str:
     """A duration in at most 4 characters: 0, 0.25, 9.99, 42s, 12m, 3h, 5d."""
     if seconds is None:
@@ -88,11 +107,24 @@ def stamp(value: datetime | None) -> str:
     return value.strftime("%Y-%m-%d %H:%M:%S.%f")[:-3] if value is not None else "-"
 
 
-def endpoint(addr: object, port: object) -> str:
-    """addr:port as nfdump prints it (IPv6 takes the port after a dot), sanitized."""
+ICMP = ("ICMP", "ICMP6", "1", "58")
+
+
+def endpoint(addr: object, port: object, proto: object = None, *, words: bool = False) -> str:
+    """addr:port as nfdump prints it (IPv6 takes the port after a dot), sanitized. ICMP has
+    no ports: the flow's type and code ride in the destination port (type * 256 + code), so
+    they show as nfdump shows them (`addr:3.3`), or with `words` as "addr type 3 code 3"."""
     text = sanitize(addr)
     if port is None:
         return text
+    if str(proto).upper() in ICMP:
+        value = int(port)  # type: ignore[call-overload]
+        if value <= 0:
+            return text
+        kind, code = divmod(value, 256)
+        if words:
+            return f"{text} type {kind} code {code}"
+        return f"{text}.{kind}.{code}" if ":" in text else f"{text}:{kind}.{code}"
     return f"{text}.{port}" if ":" in text else f"{text}:{port}"
 
 

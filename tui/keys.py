@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from textual.binding import Binding
 
-from tui.columns import FLOW_COLUMNS, SOURCE_COLUMNS, Column
+from tui.columns import FLOW_COLUMNS, INCIDENT_COLUMNS, SOURCE_COLUMNS, Column
 
 
 def sort_bindings(columns: tuple[Column, ...]) -> list[Binding]:
@@ -54,12 +54,30 @@ FLOWS: list[Binding] = [
     Binding("r", "sort_reverse", "Rev", tooltip="Reverse the sort", id="sort_reverse"),
     Binding("f", "toggle_follow", "Follow", tooltip="Keep the cursor on the top row", id="follow"),
     Binding("tab", "app.show_sources", "Sources", tooltip="Per-source summaries", id="sources", priority=True),
-    Binding("q", "app.quit", "Quit", id="quit"),
+    Binding("q", "app.request_quit", "Quit", tooltip="Quit (asks first; ctrl+q quits at once)", id="quit"),
     Binding("x", "clear_filter", "Clear filter", show=False, id="clear_filter"),
     Binding("c", "copy('src_addr')", "Copy source", show=False, id="copy_source"),
     Binding("C", "copy('dst_addr')", "Copy destination", show=False, id="copy_destination"),
     *FEEDBACK,
     *sort_bindings(FLOW_COLUMNS),
+]
+
+INCIDENTS: list[Binding] = [
+    Binding("slash", "filter", "Find", tooltip="Incidents whose class or addresses contain the text", id="filter"),
+    Binding("s", "sort_next", "Sort", tooltip="Sort by the next column", id="sort_next"),
+    Binding("r", "sort_reverse", "Rev", tooltip="Reverse the sort", id="sort_reverse"),
+    Binding("f", "toggle_follow", "Follow", tooltip="Keep the cursor on the top row", id="follow"),
+    Binding("tab", "app.show_sources", "Sources", tooltip="Per-source summaries", id="sources", priority=True),
+    Binding("a", "all_flows", "All flows", tooltip="Every retained flow, incident or not", id="all_flows"),
+    Binding("n", "label_normal", "Normal", tooltip="Mark every retained flow of the incident normal (asks first)",
+            id="label_normal"),
+    Binding("l", "label_pick", "Label", tooltip="Label every retained flow of the incident (asks first)",
+            id="label_pick"),
+    Binding("R", "app.retrain", "Retrain", show=False,
+            tooltip="Retrain on rule + analyst labels; swap the model in if not worse", id="retrain"),
+    Binding("q", "app.request_quit", "Quit", tooltip="Quit (asks first; ctrl+q quits at once)", id="quit"),
+    Binding("x", "clear_filter", "Clear filter", show=False, id="clear_filter"),
+    *sort_bindings(INCIDENT_COLUMNS),
 ]
 
 SOURCES: list[Binding] = [
@@ -108,7 +126,8 @@ CONFIRM: list[Binding] = [
 CONTEXTS: list[tuple[str, list[Binding]]] = [
     ("everywhere", APP),
     ("tables", TABLE),
-    ("flows (main)", FLOWS),
+    ("incidents (main)", INCIDENTS),
+    ("flows", FLOWS),
     ("sources", SOURCES),
     ("flow detail", FLOW_DETAIL),
     ("filter bar", FILTER_BAR),

@@ -16,7 +16,10 @@ def run(session: Session) -> int:
     session.check()
     feed = StartingPipeline(session.open)
     app = FlowTriageApp(
-        feed, session.config, subtitle=session.subtitle, nfcapd_dir=session.config.tui.nfcapd_dir
+        feed, session.config, subtitle=session.subtitle, nfcapd_dir=session.config.tui.nfcapd_dir,
+        start="incidents",
+        quit_warning=("The demo's labels and retrained models go with its temporary directory."
+                      if session.temporary else ""),
     )
     app.run()
     error = feed.error

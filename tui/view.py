@@ -63,6 +63,16 @@ class TableView:
         return self.order.index_of(row)
 
 
+def ipv4_key(column: str) -> pl.Expr:
+    """A dotted IPv4 address as its 32-bit value (null for anything else: IPv6 sorts after)."""
+    octets = pl.col(column).str.splitn(".", 4)  # a struct: twice as fast as a list split
+    value = pl.lit(0, pl.Int64)
+    for i in range(4):
+        octet = octets.struct.field(f"field_{i}").cast(pl.Int64, strict=False)
+        value = value * 256 + pl.when(octet.is_between(0, 255)).then(octet)
+    return value
+
+
 def empty_view(id_column: str) -> TableView:
     return TableView(pl.DataFrame({id_column: []}), pl.Series(ROW, [], dtype=pl.UInt32), id_column)
 
@@ -83,7 +93,11 @@ def build_view(
     lazy = frame.lazy().with_row_index(ROW)
     if predicate is not None:
         lazy = lazy.filter(predicate)
-    if by == id_column or frame.schema[by].is_numeric() or frame.schema[by].is_temporal():
+    column = {c.key: c for c in columns}[sort.column]
+    if column.address and frame.schema[by] == pl.String:
+        # IPv4 by value, then IPv6 (and anything else) as text after them; the id breaks ties
+        ordered = lazy.sort([ipv4_key(by), by, id_column], descending=sort.descending, nulls_last=True)
+    elif by == id_column or frame.schema[by].is_numeric() or frame.schema[by].is_temporal():
         # A stable sort on one key is the fastest total order for numbers (ties keep the
         # frame's order, which the pipeline keeps stable).
         ordered = lazy.sort(by, descending=sort.descending, nulls_last=True, maintain_order=True)

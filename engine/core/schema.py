@@ -1,6 +1,6 @@
 """The contracts every part of the engine shares: canonical flow columns, scored columns, labels.
 
-See DESIGN.md "Contracts". Every parser produces exactly FLOW_SCHEMA, in this order.
+Every parser produces exactly FLOW_SCHEMA, in this order.
 """
 
 from __future__ import annotations

@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import hashlib
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import polars as pl
@@ -41,6 +41,7 @@ from sklearn.preprocessing import StandardScaler
 from engine.config.settings import CLASSIFIERS, OUTLIERS, ModelConfig
 from engine.core.schema import ANOMALY, NORMAL
 from engine.detect.augment import host_mapping, mix_hosts, thin_attacks
+from engine.detect.explain import why_of
 from engine.detect.features import (
     FEATURE_COLUMNS,
     SEED_FEATURES,
@@ -51,6 +52,9 @@ from engine.detect.forest import forest_proba
 from engine.detect.outlier import make_outlier
 from engine.detect.sampling import rates_for, unsample
 from engine.detect.scope import OUT_REASON, Scope, score_scoped, split
+
+if TYPE_CHECKING:
+    from engine.detect.rules import RuleSet
 
 FEATURE_SETS = ("context", "seed")
 _CHUNK = 250_000  # rows per model call: bounds memory on large batches
@@ -79,7 +83,18 @@ def _class_weights(labels: np.ndarray, weight: np.ndarray) -> np.ndarray:
     return weight * scale[inv]
 
 
+def _first_of(rows: np.ndarray) -> np.ndarray:
+    """For each distinct decision row, a feature row that maps to it."""
+    first = np.zeros(int(rows.max()) + 1 if len(rows) else 0, dtype=np.int64)
+    first[rows] = np.arange(len(rows))  # any row of a group will do: they are identical
+    return first
+
+
 class Detector:
+    """Keeps the engine.detect.scorer.Scorer contract (score, explain, version_)."""
+
+    version_: str = ""  # fit() names the model; "" only before a first fit
+
     def __init__(
         self,
         classifier: str = "forest",
@@ -391,7 +406,7 @@ class Detector:
         return [*self.classes_, ANOMALY, NORMAL]
 
     def score(self, flows: pl.DataFrame, history: pl.DataFrame | None = None,
-              rules: Any = None) -> pl.DataFrame:
+              rules: RuleSet | None = None, detail: bool = False) -> pl.DataFrame:
         """`flows` + score (0..1), verdict and reasons, same rows in the same order.
 
         Only in-scope flows (`scope`, engine.detect.scope) go through the models, with every
@@ -403,11 +418,11 @@ class Detector:
         """
         scope = self.scope_rule()
         if scope is None or flows.height == 0:
-            return self._score_in_scope(flows, history, rules)
-        return score_scoped(lambda f, h: self._score_in_scope(f, h, rules), flows, scope, history)
+            return self._score_in_scope(flows, history, rules, detail)
+        return score_scoped(lambda f, h: self._score_in_scope(f, h, rules, detail), flows, scope, history)
 
     def _score_in_scope(self, flows: pl.DataFrame, history: pl.DataFrame | None,
-                        rules: Any) -> pl.DataFrame:
+                        rules: Any, detail: bool = False) -> pl.DataFrame:
         features_of, features_history, rates = self._unsampled(flows, history)
         X, inverse = self._distinct_matrix(features_of, features_history)
         proba, pct, rows = self._model_outputs(X)
@@ -432,6 +447,9 @@ class Detector:
                 .then(pl.lit(" (beyond all training flows: class withheld)")).otherwise(pl.lit("")),
             ),
         ).select("score", "verdict", "reasons")
+        if detail:  # what the verdict came from, kept with the flow (engine.detect.explain)
+            distinct = distinct.with_columns(why=pl.Series(why_of(self, X[_first_of(rows)], proba),
+                                                           dtype=pl.String))
         per_flow = distinct[rows[inverse]] if flows.height else distinct.clear()
         if flows.height and _max_rate(rates) > 1:
             per_flow = per_flow.with_columns(
@@ -449,7 +467,7 @@ class Detector:
     # -- explain --------------------------------------------------------------------------
 
     def explain(self, flows: pl.DataFrame, history: pl.DataFrame | None = None,
-                rules: Any = None, neighbours: int = 5) -> list[dict]:
+                rules: RuleSet | None = None, neighbours: int = 5) -> list[dict] | None:
         """Drill-down detail per flow: features and window context, rules fired, class
         probabilities, detector percentile and the nearest labelled training flows. A flow
         out of scope says so (`scope`: why it is in scope, or "out") and gets no DNS verdict."""

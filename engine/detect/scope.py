@@ -165,7 +165,11 @@ def score_scoped(score_in_scope, flows: pl.DataFrame, scope: Scope,
             schema={"score": pl.Float64, "verdict": pl.String, "reasons": pl.String})
         if inside.height:
             scored_in = score_in_scope(inside, context)
-            upd = scored_in.select("score", "verdict", "reasons").with_columns(
+            # columns a scorer adds beyond the three (`why`, detail=True): null out of scope
+            extra = [c for c in scored_in.columns
+                     if c not in inside.columns and c not in ("score", "verdict", "reasons")]
+            result = result.with_columns(pl.lit(None, scored_in.schema[c]).alias(c) for c in extra)
+            upd = scored_in.select("score", "verdict", "reasons", *extra).with_columns(
                 _i=pl.Series(np.flatnonzero(mask), dtype=pl.UInt32))
             result = result.with_row_index("_i").update(upd, on="_i").drop("_i")
         scored = pl.concat([flows, result], how="horizontal")

@@ -1,6 +1,6 @@
 """Labels files (`train --labels`, `eval --truth`): CSV ground truth joined to flows.
 
-A labels file has a `label` column and one of two keys (DESIGN.md "CLI"):
+A labels file has a `label` column and one of two keys (README "Labels files"):
 - provenance `file, line`: the dump's name and the 1-based line of the flow in its text. The name
   is compared without directory and without a compression suffix (.gz .bz2 .xz .zst) on both
   sides, so `nfcapd.202611220835.txt` matches flows read from `/x/nfcapd.202611220835.txt.gz`.

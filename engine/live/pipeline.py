@@ -13,13 +13,12 @@ from __future__ import annotations
 
 import collections
 import dataclasses
-import inspect
 import queue
 import sqlite3
 import threading
 import time
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import polars as pl
@@ -28,10 +27,12 @@ from engine.config.settings import Config
 from engine.core.sanitize import inert
 from engine.core.schema import SCORED_SCHEMA
 from engine.detect.features import HISTORY_SECONDS
+from engine.detect.incidents import IncidentEvent, IncidentTracker
 from engine.detect.rules import RuleSet
 from engine.detect.scope import OUT_REASON
-from engine.detect.scorer import score_or_skip
-from engine.live.sink import JsonlSink
+from engine.detect.scorer import Scorer, score_or_skip
+from engine.ingest import Cursor, read_dump
+from engine.live.sink import EventSink, JsonlSink
 from engine.live.snapshot import Counters, Snapshot
 from engine.live.source_window import SourceWindow
 from engine.live.state import StateStore
@@ -45,7 +46,9 @@ MESSAGES_KEPT = 200
 RATE_WINDOW = 10.0
 VIEW_SINK = "view"  # checkpoints of a watcher without an output file (the TUI)
 
-RETAINED_SCHEMA = {**SCORED_SCHEMA, "flow_id": pl.UInt64()}
+# `why`: what the verdict came from, kept from scoring time for the drill-down (the TUI's
+# pipeline only; engine.detect.explain)
+RETAINED_SCHEMA = {**SCORED_SCHEMA, "flow_id": pl.UInt64(), "incident": pl.String(), "why": pl.String()}
 # With analysts' feedback: the vector key a label needs, and the model's own output (so that
 # applying labels again, after an undo, starts from what the model said).
 FEEDBACK_SCHEMA = {
@@ -72,22 +75,15 @@ def in_scope_count(scored: pl.DataFrame) -> int:
     return int((~scored["reasons"].fill_null("").str.starts_with(OUT_REASON)).sum())
 
 
-def _takes_rules(scorer) -> bool:
-    """Detector.score(flows, history, rules=...) names the rules that fired in `reasons`."""
-    try:
-        return "rules" in inspect.signature(scorer.score).parameters
-    except (TypeError, ValueError):
-        return False
-
-
 class Pipeline:
     def __init__(
         self,
         directory: str | Path,
         config: Config,
-        scorer,
+        scorer: Scorer,
         *,
         sink: JsonlSink | None = None,
+        incident_sink: EventSink | None = None,
         keep_all: bool = False,
         state_path: str | Path | None = None,
         from_start: bool = False,
@@ -97,6 +93,8 @@ class Pipeline:
     ):
         self.directory = Path(directory)
         self.config = config
+        self._from_start = from_start
+        self._restored = 0
         self.keep_all = keep_all
         self._scorer = scorer
         self._sink = sink
@@ -127,6 +125,17 @@ class Pipeline:
         # every scored flow of the last retain_seconds, not only the retained (mostly flagged) ones
         self._sources = SourceWindow(config.watch.retain_seconds, threshold=scorer.threshold,
                                      max_pairs=config.watch.sources_max_pairs)
+        # flagged flows grouped into incidents as they are scored (same grouping as `incidents`)
+        self._incidents = IncidentTracker(scorer.threshold)
+        self._incident_sink = incident_sink
+        if incident_sink is not None:  # headless: continue the incidents the events file has
+            length, tracker = self.state.incident_state()
+            note = incident_sink.open(length)
+            if note:
+                self._say(note)
+            if tracker and not from_start:
+                self._incidents.restore(tracker)
+        self._incident_table = self._incidents.table()
         self._stopped = False
         self._feedback_failed = False
         self._stop_lock = threading.Lock()
@@ -161,15 +170,16 @@ class Pipeline:
         return self._history
 
     @property
-    def scorer(self):
+    def scorer(self) -> Scorer:
         return self._scorer
 
-    def set_scorer(self, scorer) -> None:
+    def set_scorer(self, scorer: Scorer) -> None:
         """Swap the model; it scores from the next batch on (hot reload of a retrained model).
-        Its threshold becomes the one cut for flagging, sources and analysts' labels."""
+        Its threshold becomes the one cut for flagging, sources, incidents and analysts' labels."""
         with self._lock:
             self._scorer = scorer
             self._sources.threshold = scorer.threshold
+            self._incidents.threshold = scorer.threshold
             if self.feedback is not None:
                 self.feedback.set_threshold(scorer.threshold)
 
@@ -228,6 +238,8 @@ class Pipeline:
             self.tailer.stop()
             if self._sink is not None:
                 self._sink.close()
+            if self._incident_sink is not None:
+                self._incident_sink.close()
             self.state.close()
         with self._changed:
             self._changed.notify_all()
@@ -280,6 +292,11 @@ class Pipeline:
                 self.tailer.wait(watch.poll_interval)
 
     def _score_loop(self) -> None:
+        if not self._stopped:
+            try:
+                self._restore_view()
+            except Exception as exc:  # noqa: BLE001 - the view stays empty; watching goes on
+                self._say(f"the view was not restored after the restart: {type(exc).__name__}: {exc}")
         while not self._stop.is_set():
             try:
                 batch = self._queue.get(timeout=0.2)
@@ -291,6 +308,65 @@ class Pipeline:
                 continue
             self._process(batch)
 
+    def _restore_view(self) -> None:
+        """The live view after a restart (no output file: the TUI): the dumps already read
+        whose last change is within retain_seconds are read and scored again for the view
+        only: nothing is written, counted or checkpointed, and a message says so. Without
+        this, `watch DIR` again after an SSH drop shows an empty screen until the next
+        rotation, because every dump is checkpointed."""
+        if self._sink is not None or self._from_start:
+            return
+        cutoff = time.time() - self.config.watch.retain_seconds
+        found: list[tuple[Path, int, int | None]] = []  # path, file uid, last line read (None: all)
+        for record in self.state.records():
+            if record.gone or not (record.done or record.cursor):
+                continue
+            path = Path(record.name)
+            try:
+                st = path.stat()
+            except OSError:
+                continue
+            if st.st_mtime >= cutoff and (st.st_dev, st.st_ino) == (record.dev, record.ino):
+                # a dump still being written: only the lines read before (the tailer reads on)
+                last = None if record.done else Cursor.from_json(record.cursor or "{}").line
+                found.append((path, record.uid, last))
+        restored = 0
+        for path, uid, last in sorted(found, key=lambda item: item[0].name):
+            if self._stop.is_set():
+                return
+            try:
+                flows = read_dump(path, final=True, timezone=self.config.ingest.timezone).flows
+            except Exception as exc:  # noqa: BLE001 - a dump that cannot be read again is said
+                self._say(f"{inert(path.name)}: not restored into the view: {exc}")
+                continue
+            if last is not None:
+                flows = flows.filter(pl.col("line") <= last)
+            if flows.height == 0:
+                continue
+            # the same flow ids as when the dump was first read: (file uid << 32) | line
+            ids = (pl.lit(uid << 32, pl.UInt64) + flows["line"].cast(pl.UInt64)).alias("flow_id")
+            scored = self._scorer.score(flows, history=self._history, rules=self._rules, detail=True)
+            why = scored["why"] if "why" in scored.columns else pl.repeat(None, scored.height, dtype=pl.String, eager=True)
+            scored = scored.select(list(SCORED_SCHEMA)).with_columns(
+                pl.select(ids).to_series(), incident=pl.lit(None, pl.String), why=why)
+            with self._lock:
+                if self.feedback is not None:
+                    scored = self.feedback.apply(scored, history=self._history)
+                incident_ids, events = self._incidents.add(scored)
+                scored = scored.with_columns(incident_ids)
+                self._remember(flows)
+                self._retain(scored, self._scorer.threshold)
+                self._summarize(scored)
+                self._incidents_changed(events)
+            restored += flows.height
+        self._restored = restored
+        if restored:
+            self._say(f"restored the view after a restart: {restored:,} flows of {len(found)} dump(s) "
+                      f"already read in the last {self.config.watch.retain_seconds:g} s, scored again "
+                      "for the view only (not counted, not written again)")
+            with self._lock:
+                self._publish()
+
     # -- one batch -------------------------------------------------------------------------------
 
     def _process(self, batch: Batch) -> None:
@@ -298,9 +374,12 @@ class Pipeline:
         threshold = scorer.threshold  # the scorer's own cut: the same as `flowtriage score`
         scored = None
         if batch.flows.height:
-            extra = {"rules": self._rules} if _takes_rules(scorer) else {}
+            # rules: the names of the rules that fired go into `reasons` (the Scorer contract);
+            # detail: the drill-down explains from what was computed now (a headless watcher
+            # writes no drill-down, and skips the cost)
+            detail = self._sink is None
             scored, kept, unscorable = score_or_skip(
-                scorer, batch.flows, history=self._history, **extra
+                scorer, batch.flows, history=self._history, rules=self._rules, detail=detail
             )
             ids = batch.flow_ids
             if kept is not None:  # rows the scorer failed on: skipped, kept out of history
@@ -312,12 +391,16 @@ class Pipeline:
                         f"{s.file}: line {s.line} skipped: {s.reason}" for s in unscorable[:3]
                     ),
                 )
-            scored = scored.select(list(SCORED_SCHEMA)).with_columns(flow_id=ids)
+            why = (scored["why"] if detail and "why" in scored.columns  # none when all out of scope
+                   else pl.repeat(None, scored.height, dtype=pl.String, eager=True))
+            scored = scored.select(list(SCORED_SCHEMA)).with_columns(
+                flow_id=ids, incident=pl.lit(None, pl.String), why=why)
         with self._lock:
             self._process_scored(batch, scored if batch.flows.height else None, threshold)
 
     def _process_scored(self, batch: Batch, scored: pl.DataFrame | None, threshold: float) -> None:
         alerts = None
+        events: list[IncidentEvent] = []
         if scored is not None:
             if self.feedback is not None:  # alerts and counters see the analysts' corrections
                 try:
@@ -327,6 +410,8 @@ class Pipeline:
                         self._errors += 1
                         self._say(f"analysts' labels not applied: the label store failed ({exc})")
                     self._feedback_failed = True
+            incident_ids, events = self._incidents.add(scored)
+            scored = scored.with_columns(incident_ids)
             self._remember(batch.flows)
             flagged = scored["score"] >= threshold
             if self._sink is not None:
@@ -338,33 +423,45 @@ class Pipeline:
             self._rate.append((time.monotonic(), scored.height))
             self._retain(scored, threshold)
             self._summarize(scored)
-        self._write_and_commit(batch, alerts)
+            self._incidents_changed(events)
+        self._write_and_commit(batch, alerts, events)
         self._skipped += len(batch.skipped)
         for text in batch.messages:
             self._say(text)
         self._publish()
 
-    def _write_and_commit(self, batch: Batch, alerts: pl.DataFrame | None) -> None:
+    def _write_and_commit(self, batch: Batch, alerts: pl.DataFrame | None,
+                          events: list[IncidentEvent] | None = None) -> None:
         """Append the batch's alerts and commit its checkpoints with the new length, as one
         step. A full disk, a read-only or failing file system, a locked or broken database:
         the output is cut back to its committed length and the same step is retried until it
         succeeds (or the watcher stops, and the batch is read again at the next start), so
         no flow is lost or written twice whenever space comes back."""
         start = self._sink.length if self._sink is not None else None
+        # headless: the batch's incident events go with it, and the open incidents are
+        # committed with the checkpoints (a restart continues them, each event written once)
+        events_sink = self._incident_sink
+        events_start = events_sink.length if events_sink is not None else None
+        records = [e.record() for e in events or ()]
+        tracker = self._incidents.to_state() if events_sink is not None else ""
         failures = 0
         while True:
             try:
                 length = start
                 if self._sink is not None:
                     length = self._sink.append(alerts) if alerts is not None else self._sink.length
-                self.state.commit(list(batch.checkpoints), length)
+                incidents = None
+                if events_sink is not None:
+                    incidents = (events_sink.append_records(records), tracker)
+                self.state.commit(list(batch.checkpoints), length, incidents)
                 break
             except (OSError, sqlite3.Error) as exc:
-                if self._sink is not None and start is not None:
-                    try:
-                        self._sink.rewind(start)
-                    except OSError:
-                        pass  # cut back at the next start (sink.open), from the checkpoint
+                for sink, at in ((self._sink, start), (events_sink, events_start)):
+                    if sink is not None and at is not None:
+                        try:
+                            sink.rewind(at)
+                        except OSError:
+                            pass  # cut back at the next start (sink.open), from the checkpoint
                 if failures % STORAGE_REPORT_EVERY == 0:
                     self._errors += 1
                     self._say(f"cannot write output or checkpoints ({_storage_reason(exc)}); "
@@ -400,6 +497,15 @@ class Pipeline:
             .head(RETAIN_MAX_ROWS)
         )
 
+    def _incidents_changed(self, events: list[IncidentEvent]) -> None:
+        """Keep the incidents of the retained window; the table is rebuilt only when a batch
+        opened, grew or closed one (hundreds of rows at most, from Python objects)."""
+        newest = self._retained["ts_first"].max()
+        if isinstance(newest, datetime):
+            self._incidents.forget(newest - timedelta(seconds=self.config.watch.retain_seconds))
+        if events:
+            self._incident_table = self._incidents.table()
+
     def _summarize(self, scored: pl.DataFrame) -> None:
         overflowed = self._sources.overflowed
         try:
@@ -420,7 +526,7 @@ class Pipeline:
             self._rate.popleft()
         span = min(RATE_WINDOW, max(now - self._started_at, 1e-3))
         backlog = self.tailer.backlog_since
-        version = getattr(self._scorer, "version_", None) or type(self._scorer).__name__
+        version = self._scorer.version_ or type(self._scorer).__name__
         return Counters(
             files=self.tailer.files_seen,
             newest_file=self.tailer.newest_file,
@@ -432,6 +538,7 @@ class Pipeline:
             skipped_lines=self._skipped,
             errors=self._errors + self.tailer.errors,
             model_version=str(version),
+            restored_flows=self._restored,
         )
 
     def _publish(self) -> None:
@@ -442,7 +549,7 @@ class Pipeline:
             sources = pl.DataFrame()
         snap = Snapshot(
             self._latest.version + 1, self._retained, sources, self._counters(),
-            tuple(self._messages), float(self._scorer.threshold),
+            tuple(self._messages), float(self._scorer.threshold), incidents=self._incident_table,
         )
         self._published_at = time.monotonic()
         with self._changed:

@@ -12,14 +12,14 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from engine.config.settings import Config
 from engine.core.errors import UserError
+from engine.detect.scorer import Scorer
 from engine.feedback.suppress import Feedback
 from engine.live.pipeline import Pipeline
 from engine.live.replay import Replayer, sample_dumps
-from engine.live.sink import JsonlSink
+from engine.live.sink import EventSink, JsonlSink
 from engine.live.state import StateError
 from engine.models.registry import load_scorer, model_path, rule_scorer
 
@@ -46,6 +46,7 @@ class Session:
     since: float | None = None  # epoch seconds: dumps older than this count as read
     state_path: Path | None = None
     create_labels: bool = True  # the TUI creates a label store; headless only uses one
+    temporary: bool = False  # state, labels and models are deleted at the end (the demo)
     on_open: Callable[[], object] | None = field(default=None, repr=False)
 
     def check(self) -> None:
@@ -56,17 +57,19 @@ class Session:
         if requested and not Path(requested).is_file():
             raise UserError(f"{requested}: no such model file")
 
-    def scorer(self) -> Any:
+    def scorer(self) -> Scorer:
         if self.rules_only:
             return rule_scorer(self.config)
         return load_scorer(self.config, self.model)
 
-    def open(self, sink: JsonlSink | None = None) -> tuple[Pipeline, Any]:
+    def open(self, sink: JsonlSink | None = None,
+             incident_sink: EventSink | None = None) -> tuple[Pipeline, Scorer]:
         """Load the scorer and build the pipeline (not started); returns (pipeline, scorer)."""
         scorer = self.scorer()
         try:
             pipeline = Pipeline(
-                self.directory, self.config, scorer, sink=sink, keep_all=self.keep_all,
+                self.directory, self.config, scorer, sink=sink, incident_sink=incident_sink,
+                keep_all=self.keep_all,
                 state_path=self.state_path, from_start=self.from_start, since=self.since,
                 feedback=open_feedback(self.config, scorer.threshold, create=self.create_labels),
             )
@@ -98,7 +101,7 @@ def demo_config(config: Config, root: Path) -> Config:
 
 @contextmanager
 def demo_session(
-    config: Config, *, corpus: str = "lab-dev", shape: str = "nfpcapd", interval: float = 5.0,
+    config: Config, *, corpus: str = "lab-dev", shape: str = "nfpcapd", interval: float = 3.0,
     model: str | None = None,
 ) -> Iterator[Session]:
     """Bundled sample dumps replayed as rotations into a temporary directory, watched from
@@ -113,7 +116,7 @@ def demo_session(
             yield Session(
                 directory, demo_config(config, root),
                 subtitle=f"demo: {corpus}/{shape}, a rotation every {interval:g}s",
-                model=model, from_start=True, state_path=root / "state.sqlite",
+                model=model, from_start=True, state_path=root / "state.sqlite", temporary=True,
                 # the first rotation as soon as the pipeline can read it
                 on_open=replayer.start,
             )

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import fcntl
 import io
+import json
 import os
 from pathlib import Path
 
@@ -20,8 +21,10 @@ _ISO = "%Y-%m-%dT%H:%M:%S%.3f"
 
 
 def to_jsonl(scored: pl.DataFrame) -> bytes:
-    """Canonical columns + score, verdict, reasons; timestamps ISO 8601 (as printed, no zone)."""
-    frame = scored.select(list(SCORED_SCHEMA)).with_columns(
+    """Canonical columns + score, verdict, reasons (and the flow's `incident` when the pipeline
+    grouped it into one); timestamps ISO 8601 (as printed, no zone)."""
+    columns = [*SCORED_SCHEMA, *(["incident"] if "incident" in scored.columns else [])]
+    frame = scored.select(columns).with_columns(
         pl.col("ts_first").dt.to_string(_ISO), pl.col("ts_last").dt.to_string(_ISO)
     )
     buf = io.BytesIO()
@@ -93,3 +96,27 @@ class JsonlSink:
         if self._fd is not None:
             os.close(self._fd)
             self._fd = None
+
+
+def incidents_path(out: str | Path) -> Path:
+    """Where the incident events of a headless output go: `alerts.jsonl` -> `alerts.incidents.jsonl`."""
+    out = Path(out)
+    return out.with_name(f"{out.stem}.incidents{out.suffix or '.jsonl'}")
+
+
+class EventSink(JsonlSink):
+    """Incident open/update/close events (engine.detect.incidents.IncidentEvent.record), one
+    JSON object a line, appended and fsync'ed like the flows; same exactly-once rules."""
+
+    def append_records(self, records: list[dict]) -> int:
+        if records:
+            fd = self._fd
+            if fd is None:
+                raise RuntimeError(f"{self.path}: append before open")
+            data = memoryview("".join(json.dumps(r, sort_keys=False) + "\n" for r in records).encode())
+            while data:
+                n = os.pwrite(fd, data, self.length)
+                self.length += n
+                data = data[n:]
+            os.fsync(fd)
+        return self.length

@@ -11,6 +11,12 @@ from dataclasses import dataclass, field
 
 import polars as pl
 
+from engine.detect.incidents import INCIDENT_SCHEMA
+
+
+def _no_incidents() -> pl.DataFrame:
+    return pl.DataFrame(schema=INCIDENT_SCHEMA)
+
 
 @dataclass(frozen=True)
 class Counters:
@@ -24,6 +30,7 @@ class Counters:
     skipped_lines: int = 0          # lines that were not flows (see messages)
     errors: int = 0                 # files that could not be read, and other faults
     model_version: str = ""
+    restored_flows: int = 0         # flows of dumps read before a restart, shown again (not in `flows`)
 
 
 @dataclass(frozen=True)
@@ -39,3 +46,6 @@ class Snapshot:
     messages: tuple[str, ...] = ()
     # The scorer's cut: a flow is flagged (and has an attack verdict) at score >= threshold.
     threshold: float = 0.5
+    # The incidents of the retained window (engine.detect.incidents.INCIDENT_SCHEMA), most
+    # severe and most recent first; each retained flagged flow names its own in `incident`.
+    incidents: pl.DataFrame = field(default_factory=_no_incidents)

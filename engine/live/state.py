@@ -45,6 +45,13 @@ CREATE TABLE IF NOT EXISTS sinks (
     sink       TEXT PRIMARY KEY,
     out_length INTEGER NOT NULL DEFAULT 0
 );
+-- the incident events file beside a headless output, and the open incidents it has written
+-- (engine.detect.incidents.IncidentTracker.to_state), committed with the same checkpoints
+CREATE TABLE IF NOT EXISTS incident_sinks (
+    sink       TEXT PRIMARY KEY,
+    out_length INTEGER NOT NULL DEFAULT 0,
+    tracker    TEXT
+);
 """
 
 HEAD_BYTES = 64 * 1024  # how much decompressed text the fingerprint covers
@@ -182,6 +189,14 @@ class StateStore:
             row = self._db.execute("SELECT out_length FROM sinks WHERE sink = ?", (self.sink,)).fetchone()
         return int(row[0]) if row else 0
 
+    def incident_state(self) -> tuple[int, str | None]:
+        """(committed length of the incident events file, the tracker's state then)."""
+        with self._mutex:
+            row = self._db.execute(
+                "SELECT out_length, tracker FROM incident_sinks WHERE sink = ?", (self.sink,)
+            ).fetchone()
+        return (int(row[0]), row[1]) if row else (0, None)
+
     # -- identity changes (no output involved, committed at once) -----------------------------
 
     def add(self, dev: int, ino: int, name: str, head_len: int = 0, head_sha: str = "") -> int:
@@ -213,8 +228,18 @@ class StateStore:
 
     # -- the exactly-once commit ------------------------------------------------------------
 
-    def commit(self, checkpoints: list[Checkpoint], out_length: int | None) -> None:
+    def commit(self, checkpoints: list[Checkpoint], out_length: int | None,
+               incidents: tuple[int, str] | None = None) -> None:
+        """Checkpoints, the output's length and (headless) the incident events file's length
+        with the incidents still open, in one transaction: all or nothing across a kill."""
         with self._mutex, self._tx():
+            if incidents is not None:
+                self._db.execute(
+                    "INSERT INTO incident_sinks (sink, out_length, tracker) VALUES (?, ?, ?)"
+                    " ON CONFLICT (sink) DO UPDATE SET out_length = excluded.out_length,"
+                    " tracker = excluded.tracker",
+                    (self.sink, incidents[0], incidents[1]),
+                )
             now = time.time()
             self._db.executemany(
                 "UPDATE files SET cursor = ?, head_len = ?, head_sha = ?, done = ?, updated = ?"

@@ -60,12 +60,33 @@ def test_score_writes_suspicious_flows_or_all(model, tmp_path, capsys):
     assert main(["score", *map(str, TEST), "--model", str(model), "-o", str(every), "--all", "-q"]) == 0
     assert capsys.readouterr().err == ""
     full = pl.read_parquet(every)
-    assert full.schema == pl.Schema(SCORED_SCHEMA)
+    assert full.schema == pl.Schema({**SCORED_SCHEMA, "incident": pl.String})
+    # every flagged flow is in an incident, no other flow is (issue 15)
+    assert (full["incident"].is_null() == (full["score"] < 0.5)).all()
     assert full.height == sum(read_dump(p, final=True).flows.height for p in TEST)
     assert full["score"].is_between(0.0, 1.0).all() and full["score"].is_finite().all()
     flagged = pl.read_csv(some)
     assert flagged.height == full.filter(pl.col("score") >= 0.5).height > 0
     assert (flagged["score"] >= 0.5).all()
+
+
+def test_incidents_lists_episodes_and_the_flows_of_each(model, tmp_path, capsys):
+    out, flows_out = tmp_path / "incidents.csv", tmp_path / "flows.parquet"
+    argv = ["incidents", *map(str, TEST), "--model", str(model), "-o", str(out), "--flows", str(flows_out)]
+    assert main([*argv, "-q"]) == 0
+    table = pl.read_csv(out)
+    required = {"incident", "class", "first_seen", "last_seen", "flows", "packets", "bytes", "max_score",
+                "attackers", "victims", "reflectors", "resolvers", "tunnel_endpoints"}
+    assert required <= set(table.columns) and table.height > 0
+    assert table["incident"].n_unique() == table.height and (table["state"] == "closed").all()
+    flows = pl.read_parquet(flows_out)
+    assert flows.height == sum(read_dump(p, final=True).flows.height for p in TEST)
+    per = flows.filter(pl.col("incident").is_not_null()).group_by("incident").len()
+    joined = table.join(per, on="incident", how="left")
+    assert (joined["flows"] == joined["len"]).all()  # the table counts the flows it names
+    again = tmp_path / "again.jsonl"
+    assert main(["incidents", *map(str, TEST), "--model", str(model), "-o", str(again), "-q"]) == 0
+    assert sorted(pl.read_ndjson(again)["incident"]) == sorted(table["incident"])  # stable ids
 
 
 def test_eval_prints_the_report_and_json(model, capsys):
@@ -125,3 +146,12 @@ def test_the_bundled_model_loads_and_matches_the_current_features(tmp_path, caps
     out = tmp_path / "flagged.jsonl"
     assert main(["score", str(TEST[0]), "-o", str(out), "-q"]) == 0  # no --model: bundled
     assert out.exists()
+
+
+def test_eval_on_the_training_files_says_it_is_in_sample(model, capsys):
+    argv = ["eval", *map(str, TRAIN), "--truth", str(LABELS), "--model", str(model), "-q"]
+    assert main(argv) == 0
+    text = capsys.readouterr().out
+    assert "IN-SAMPLE: the model was trained on 2 of these 2 file(s)" in text
+    assert main(["eval", *map(str, TEST), "--truth", str(LABELS), "--model", str(model), "-q"]) == 0
+    assert "IN-SAMPLE" not in capsys.readouterr().out  # held-out files: no warning

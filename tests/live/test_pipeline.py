@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import threading
+import time
 from pathlib import Path
 
 import polars as pl
@@ -27,14 +28,19 @@ class BytesScorer:
         self.cut = cut
         self.calls: list[tuple[int, int, set[str]]] = []  # (flows, history rows, history files)
 
-    def score(self, flows: pl.DataFrame, history: pl.DataFrame | None = None) -> pl.DataFrame:
+    def score(self, flows: pl.DataFrame, history: pl.DataFrame | None = None, rules=None,
+              detail: bool = False) -> pl.DataFrame:
         files = set(history["file"].unique()) if history is not None else set()
         self.calls.append((flows.height, 0 if history is None else history.height, files))
         return flows.with_columns(
             score=(pl.col("bytes") > self.cut).cast(pl.Float64),
             verdict=pl.when(pl.col("bytes") > self.cut).then(pl.lit("amplification")).otherwise(pl.lit("normal")),
             reasons=pl.lit("bytes"),
+            **({"why": pl.lit(None, pl.String)} if detail else {}),
         )
+
+    def explain(self, flows: pl.DataFrame, history: pl.DataFrame | None = None, rules=None) -> None:
+        return None  # the Scorer contract: nothing beyond `reasons`
 
 
 def config(tmp_path, **watch) -> Config:
@@ -247,3 +253,21 @@ def test_analyst_labels_apply_to_later_batches_and_to_the_retained_flows(tmp_pat
         alike = pipe.latest.flows.filter(pl.col("vector_key") == key)
         assert (alike["verdict"] == "amplification").all() and (alike["score"] == 1.0).all()
     store.close()
+
+
+def test_a_restart_shows_the_recent_dumps_again_without_counting_or_writing_them(tmp_path):
+    # `watch DIR` again after an SSH drop: every dump is checkpointed, so without this the
+    # view stays empty until the next rotation (issue 15)
+    d = dumps_dir(tmp_path)
+    (d / "a.txt").write_bytes(dump(200))
+    with Pipeline(d, config(tmp_path), BytesScorer()) as pipe:
+        first = pipe.wait_for(lambda s: s.counters.flows == 200, WAIT)
+    assert first is not None and first.flows.height > 0
+    with Pipeline(d, config(tmp_path), BytesScorer()) as pipe:
+        again = pipe.wait_for(lambda s: s.counters.restored_flows == 200, WAIT)
+        time.sleep(0.5)  # nothing else arrives: the dump stays read
+        latest = pipe.latest
+    assert again is not None
+    assert set(again.flows["flow_id"]) == set(first.flows["flow_id"])  # the same flows, same ids
+    assert latest.counters.flows == 0 and latest.counters.flagged == 0  # not counted again
+    assert any("restored the view after a restart: 200 flows of 1 dump" in m for m in latest.messages)

@@ -1,7 +1,7 @@
 """The real `flowtriage demo` in a real terminal (tmux, 80x24), driven by keys like a user.
 
-Waits (bounded) for flagged rows to appear, sorts, opens a flow, goes back, quits with q, and
-checks that the process exited with status 0.
+Waits (bounded) for incidents to appear, opens one, sorts its flows, opens a flow, goes back
+twice, quits with q, and checks that the process exited with status 0.
 """
 
 from __future__ import annotations
@@ -63,8 +63,12 @@ def test_demo_shows_flagged_flows_and_is_driven_by_keys(tmp_path):
     status = tmp_path / "status"
     term = Terminal(f"{sys.executable} -m engine demo --interval 2", status)
     try:
-        text = term.wait_for(lambda t: len(flagged_rows(t)) >= 3, "flagged rows")
+        # the main screen lists incidents; Enter shows the top incident's flows
+        text = term.wait_for(lambda t: len(flagged_rows(t)) >= 3 and " incidents" in t.splitlines()[0],
+                             "incidents")
         assert "flowtriage" in text.splitlines()[0]
+        term.keys("Enter")
+        term.wait_for(lambda t: " flows of " in t.splitlines()[0] and flagged_rows(t), "the incident's flows")
         term.keys("1")  # sort by time
         term.wait_for(lambda t: "time\u25bc" in t, "the time column sorted")
         term.keys("1")  # and the other way
@@ -73,9 +77,31 @@ def test_demo_shows_flagged_flows_and_is_driven_by_keys(tmp_path):
         text = term.wait_for(lambda t: t.startswith(" flow ") and "Why" in t, "the drill-down")
         assert "\u2192" in text.splitlines()[0]  # the flow in the title line
         term.keys("q")
-        term.wait_for(lambda t: t.startswith(" flowtriage"), "the main screen again")
+        term.wait_for(lambda t: " flows of " in t.splitlines()[0], "the incident's flows again")
         term.keys("q")
+        term.wait_for(lambda t: " incidents" in t.splitlines()[0], "the main screen again")
+        term.keys("q")
+        term.wait_for(lambda t: "Quit flowtriage?" in t and "temporary directory" in t, "the quit question")
+        term.keys("y")
         term.wait_for(lambda t: status.exists() and status.read_text().strip() != "", "the process to exit", 15)
         assert status.read_text().strip() == "0"
     finally:
         term.close()
+
+
+def test_a_hangup_removes_the_demo_temporary_directory(tmp_path):
+    """An SSH drop (tmux kill-session sends SIGHUP) must not leave the demo's dumps, state,
+    labels and models behind in the temporary directory."""
+    status = tmp_path / "status"
+    temp = tmp_path / "tmp"
+    temp.mkdir()
+    term = Terminal(f"TMPDIR={temp} {sys.executable} -m engine demo --interval 2", status)
+    try:
+        term.wait_for(lambda t: " incidents" in t.splitlines()[0], "the demo's first screen")
+        assert list(temp.glob("flowtriage-demo-*"))
+    finally:
+        term.close()
+    deadline = time.monotonic() + 15
+    while list(temp.glob("flowtriage-demo-*")) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not list(temp.glob("flowtriage-demo-*"))

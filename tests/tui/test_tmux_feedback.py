@@ -93,13 +93,20 @@ def watch_command(directory: Path, config: Path) -> str:
 
 def flagged_on_top(text: str) -> bool:
     lines = text.splitlines()
-    return len(lines) > 2 and any(a in lines[2] for a in ("amplific", "tunnel"))
+    return len(lines) > 2 and " flows " in lines[0] and any(a in lines[2] for a in ("amplific", "tunnel"))
+
+
+def all_flows(term) -> None:
+    """From the incidents screen (where watch starts) to every retained flow (`a`)."""
+    term.wait_for(lambda t: " incidents" in t.splitlines()[0] and "no incidents" not in t, "the incidents")
+    term.keys("a")
 
 
 def test_a_relabel_survives_kill_9_right_after_saved(tmp_path):
     directory, config, db = setup_watch(tmp_path)
     term = Terminal(watch_command(directory, config))
     try:
+        all_flows(term)
         term.wait_for(flagged_on_top, "a flagged row under the cursor")
         term.keys("n")
         # As fast as the screen can be read: the kill lands within a few ms of "saved".
@@ -123,6 +130,7 @@ def test_a_label_made_in_the_app_is_in_the_labels_export(tmp_path):
     directory, config, db = setup_watch(tmp_path)
     term = Terminal(watch_command(directory, config))
     try:
+        all_flows(term)
         term.wait_for(flagged_on_top, "a flagged row under the cursor")
         term.keys("l")
         term.wait_for(lambda t: "+ new class" in t, "the label picker")
@@ -130,7 +138,11 @@ def test_a_label_made_in_the_app_is_in_the_labels_export(tmp_path):
         term.keys(str(classes.index("scan") + 1))  # the picker numbers the classes
         term.wait_for(lambda t: "saved: scan" in t, "the saved notice")
         term.wait_for(lambda t: "analyst:scan" in t, "the row's new reason")
+        term.keys("q")  # back to the incidents
+        term.wait_for(lambda t: " incidents" in t.splitlines()[0], "the incidents again")
         term.keys("q")
+        term.wait_for(lambda t: "Quit flowtriage?" in t, "the quit question")
+        term.keys("y")
         deadline = time.monotonic() + 30
         while term.alive() and time.monotonic() < deadline:
             time.sleep(0.05)

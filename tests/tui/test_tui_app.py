@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import polars as pl
 import pytest
 
@@ -51,30 +53,48 @@ async def test_main_table_lists_flows_most_suspicious_first():
         assert "52 flagged" in text and "2 skip" in text and "model default-1" in text
 
 
-async def test_sort_by_any_column_both_ways_keeps_cursor_on_the_same_flow():
+async def test_sort_by_any_column_both_ways_puts_the_cursor_on_the_top_row():
     app, _ = make_app()
     async with app.run_test(size=(80, 24)) as pilot:
         await settle(app, pilot)
         await pilot.press("down", "down", "down")
-        chosen = table(app).cursor_key
-        await pilot.press("1")  # time, newest first
+        await pilot.press("1")  # time, newest first: the screen shows the newest flows
         await settle(app, pilot)
         times = ordered_column(app, "ts_first")
         assert times == sorted(times, reverse=True)
-        assert table(app).cursor_key == chosen
+        assert table(app).cursor == 0 and table(app).cursor_row["ts_first"] == max(times)
         await pilot.press("1")  # the same key again: the other way
         await settle(app, pilot)
         assert ordered_column(app, "ts_first") == sorted(times)
-        assert table(app).cursor_key == chosen
+        assert table(app).cursor == 0
         await pilot.press("8", "r")  # bytes, then reversed to ascending
         await settle(app, pilot)
         sizes = ordered_column(app, "bytes")
         assert sizes == sorted(sizes)
-        assert table(app).cursor_key == chosen
-        assert table(app).cursor_row["flow_id"] == chosen
+        assert table(app).cursor == 0 and table(app).cursor_row["bytes"] == min(sizes)
         await pilot.press("s")  # next column: duration is hidden at 80 columns, so back to time
         await settle(app, pilot)
         assert app.screen.sort.column == "time"
+
+
+async def test_a_sort_by_a_column_hidden_at_80_columns_says_so():
+    app, _ = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(app, pilot)
+        await pilot.press("9")  # duration: dropped at 80 columns
+        await settle(app, pilot)
+        assert app.screen.sort.column == "duration"
+        assert "sorted by dur \u25bc" in screen_text(app).splitlines()[0]
+
+
+async def test_addresses_sort_as_addresses_not_text():
+    flows = make_flows(3).with_columns(src_addr=pl.Series(["10.0.0.9", "10.0.0.10", "9.1.1.1"]))
+    app, _ = make_app(make_snapshot(flows))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(app, pilot)
+        await pilot.press("5")  # source: addresses ascending
+        await settle(app, pilot)
+        assert ordered_column(app, "src_addr") == ["9.1.1.1", "10.0.0.9", "10.0.0.10"]
 
 
 async def test_live_update_keeps_the_cursor_on_its_flow():
@@ -90,6 +110,10 @@ async def test_live_update_keeps_the_cursor_on_its_flow():
         assert len(table(app).view) == 90
         assert table(app).cursor_key == chosen
         assert table(app).cursor > 2  # thirty better flows arrived above it
+        assert "30 new above" in screen_text(app)  # and the title says so
+        await pilot.press("g")  # to the top: nothing is new above any more
+        await settle(app, pilot)
+        assert "new above" not in screen_text(app)
 
 
 async def test_follow_tracks_the_top_and_pause_freezes_the_view():
@@ -104,11 +128,12 @@ async def test_follow_tracks_the_top_and_pause_freezes_the_view():
         await settle(app, pilot)
         assert table(app).cursor_key == 5000  # followed the new top flow
         await pilot.press("p")
-        feed.publish(make_snapshot(make_flows(10), version=3))
+        later = make_snapshot(make_flows(10), version=3)
+        feed.publish(dataclasses.replace(later, counters=dataclasses.replace(later.counters, flows=61 + 10)))
         app.apply_latest()
         await settle(app, pilot)
         assert app.snapshot.version == 2 and len(table(app).view) == 61
-        assert "PAUSED +1" in screen_text(app)
+        assert "PAUSED +10 flows" in screen_text(app)  # flows not shown, not snapshots
         await pilot.press("p")
         await settle(app, pilot)
         assert app.snapshot.version == 3 and len(table(app).view) == 10
@@ -234,7 +259,7 @@ async def test_help_lists_every_binding_with_its_id():
 
         listed = {binding_id for _, _, _, binding_id in app.screen.rows}
         assert listed == binding_ids()
-        assert ("flows (main)", "r", "Reverse the sort", "sort_reverse") in app.screen.rows
+        assert ("flows", "r", "Reverse the sort", "sort_reverse") in app.screen.rows
         assert "sort_reverse" in screen_text(app) or "cursor_up" in screen_text(app)
         assert binding_ids() >= {"sort_time", "open", "sources", "help", "quit"}
         await pilot.press("q")
@@ -242,24 +267,39 @@ async def test_help_lists_every_binding_with_its_id():
         assert isinstance(app.screen, FlowsScreen)
 
 
-async def test_q_quits_from_the_main_screen():
-    app, _ = make_app()
+async def test_q_quits_from_the_main_screen_after_asking():
+    from tui.feedback import Confirm
+
+    app, _ = make_app(quit_warning="The demo's labels go with it.")
     async with app.run_test(size=(80, 24)) as pilot:
         await settle(app, pilot)
-        await pilot.press("q")
+        await pilot.press("q")  # q is "back" everywhere else: on the main screen it asks
+        await settle(app, pilot)
+        assert isinstance(app.screen, Confirm) and app.is_running
+        assert "The demo's labels go with it." in screen_text(app)
+        await pilot.press("n")
+        await settle(app, pilot)
+        assert isinstance(app.screen, FlowsScreen) and app.is_running
+        await pilot.press("q", "y")
         await pilot.pause()
     assert app.return_code == 0
 
 
 async def test_keys_remap_by_binding_id():
-    app, _ = make_app(config=Config(keys={"sort_reverse": "R", "follow": "F"}))
+    app, _ = make_app(config=Config(keys={"sort_reverse": "v", "follow": "F"}))
     async with app.run_test(size=(80, 24)) as pilot:
         await settle(app, pilot)
-        await pilot.press("R")
+        await pilot.press("v")
         await settle(app, pilot)
         assert app.screen.sort.descending is False
         await pilot.press("F")
         assert app.screen.follow
+
+
+def test_a_remap_onto_a_key_in_use_is_a_user_error_naming_both():
+    # R is Retrain on the flows screen: sort_reverse = "R" used to hide it silently
+    with pytest.raises(UserError, match="'R' is both sort_reverse and retrain on the flows screen"):
+        make_app(config=Config(keys={"sort_reverse": "R"}))
 
 
 def test_unknown_binding_id_or_theme_is_a_user_error():
@@ -332,7 +372,8 @@ async def test_the_ui_shows_while_the_pipeline_is_still_being_built():
     from tui.feed import StartingPipeline
 
     release = threading.Event()
-    inner = SnapshotFeed()
+    inner = SnapshotFeed()  # stands in for the pipeline: publishes by hand, keeps no labels
+    inner.feedback = None
 
     def build():
         release.wait(10)

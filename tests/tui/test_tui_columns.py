@@ -46,3 +46,17 @@ def test_compact_formats_fit_their_cells():
     assert fmt.score_cell(0.5) == " 50\u2588 " and fmt.score_cell(1.0) == "100\u2588\u2588"
     assert fmt.sparkline([0, 1, 2, 4, 8], 5) == " \u2581\u2582\u2584\u2588"
     assert fmt.fit("amplification", 8) == "amplifi\u2026"
+
+
+def test_durations_in_text_carry_one_unit():
+    # the reason line printed 25 s as "25ss", 63 s as "1ms" and 2 h as "2hs"
+    assert [fmt.span(v) for v in (0, 0.25, 4.5, 25, 63, 7200, 200_000)] == [
+        "0s", "0.25s", "4.5s", "25s", "1m03s", "2h00m", "2d07h"]
+
+
+def test_icmp_shows_its_type_and_code_not_ports():
+    # ICMP has no ports: nfdump folds type.code into the destination port (3 * 256 + 3)
+    assert fmt.endpoint("10.0.0.1", 771, "ICMP") == "10.0.0.1:3.3"
+    assert fmt.endpoint("10.0.0.1", 771, "ICMP", words=True) == "10.0.0.1 type 3 code 3"
+    assert fmt.endpoint("10.0.0.2", 0, "ICMP") == "10.0.0.2"
+    assert fmt.endpoint("10.0.0.1", 771, "UDP") == "10.0.0.1:771"

@@ -257,3 +257,31 @@ async def test_help_lists_the_feedback_keys_with_their_ids(setup):
         await until(pilot, lambda: isinstance(app.screen, HelpScreen))
         ids = {row[3] for row in app.screen.rows}
         assert {"label_normal", "label_pick", "label_undo", "label_note", "retrain"} <= ids
+
+
+async def test_n_on_an_incident_labels_all_its_flows_after_saying_how_many(tmp_path):
+    from tests.tui_support import with_incidents
+    from tui.screens.incidents import IncidentsScreen
+
+    config = labels_config(tmp_path)
+    feedback = Feedback.from_config(config)
+    snapshot = with_incidents(make_snapshot(feedback.apply(make_flows())))
+    app = FlowTriageApp(SnapshotFeed(snapshot), config, subtitle="watching /dumps", feedback=feedback,
+                        start="incidents")
+    try:
+        async with app.run_test(size=(80, 24)) as pilot:
+            await until(pilot, lambda: isinstance(app.screen, IncidentsScreen) and len(app.screen.table.view))
+            incident = app.screen.table.cursor_row
+            members = snapshot.flows.filter(pl.col("incident") == incident["incident"])
+            assert members.height == incident["flows"] > 1
+            await pilot.press("n")
+            await until(pilot, lambda: isinstance(app.screen, Confirm))
+            assert f"Label the {members.height} retained flows of this incident" in screen_text(app)
+            await pilot.press("y")
+            await until(pilot, lambda: app.activity.plain.startswith("saved: normal on"))
+            assert f"on {members.height} flows of incident {incident['incident']}" in app.activity.plain
+            await until(pilot, lambda: all(shown_row(app, f)["verdict"] == "normal" for f in members["flow_id"]))
+            events = store_events(config)
+            assert events.height == members.height and set(events["label"]) == {"normal"}
+    finally:
+        feedback.store.close()

@@ -7,7 +7,7 @@ then look at the report.
 from __future__ import annotations
 
 from engine.config.settings import Config
-from tests.tui_support import make_snapshot
+from tests.tui_support import make_snapshot, with_incidents
 from tui.app import FlowTriageApp
 from tui.feed import SnapshotFeed
 
@@ -37,6 +37,12 @@ def test_main_screen(snap_compare):
 
 def test_main_screen_sorted_by_time_ascending(snap_compare):
     assert snap_compare(make_app(), terminal_size=(80, 24), run_before=keys_then_settle("1", "1"))
+
+
+def test_incidents_screen(snap_compare):
+    app = FlowTriageApp(SnapshotFeed(with_incidents(make_snapshot())), Config(), subtitle="watching /dumps",
+                        start="incidents")
+    assert snap_compare(app, terminal_size=(80, 24), run_before=keys_then_settle())
 
 
 def test_drill_down(snap_compare):

@@ -3,7 +3,7 @@ window, and the nfdump command that shows it from the binary files."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -19,6 +19,7 @@ from textual.widgets import Footer, Static
 
 from engine.core.sanitize import sanitize
 from engine.core.schema import FLOW_COLUMNS
+from engine.detect.explain import probabilities, sentences
 from engine.live.snapshot import Snapshot
 from tui import format as fmt
 from tui import keys
@@ -29,15 +30,14 @@ from tui.nfdump import nfdump_command
 if TYPE_CHECKING:
     from tui.app import FlowTriageApp
 
-Explainer = Callable[[pl.DataFrame, pl.DataFrame | None], list[dict]]
 NEIGHBOURS_SHOWN = 8
 
 
 def _value(value: object) -> str:
     if isinstance(value, float):
         return f"{value:.4g}"
-    if hasattr(value, "strftime"):
-        return fmt.stamp(value)  # type: ignore[arg-type]
+    if isinstance(value, datetime):
+        return fmt.stamp(value)
     return sanitize(value)
 
 
@@ -53,9 +53,9 @@ def flow_line(row: dict) -> Text:
     text.append(fmt.score_cell(row.get("score")) + " ")
     text.append(fmt.fit(sanitize(row.get("verdict")), 13) + " ")
     text.append(f"{sanitize(row.get('proto'))} ")
-    text.append(fmt.endpoint(row.get("src_addr"), row.get("src_port")))
+    text.append(fmt.endpoint(row.get("src_addr"), row.get("src_port"), row.get("proto"), words=True))
     text.append(" \u2192 ", style="dim")
-    text.append(fmt.endpoint(row.get("dst_addr"), row.get("dst_port")))
+    text.append(fmt.endpoint(row.get("dst_addr"), row.get("dst_port"), row.get("proto"), words=True))
     text.append(f"  {fmt.compact(row.get('packets'))} pkt {fmt.compact(row.get('bytes'))} B", style="dim")
     return text
 
@@ -76,8 +76,8 @@ def flows_grid(rows: list[dict]) -> Table:
         grid.add_row(
             Text(" " + fmt.clock(row.get("ts_first"))), Text(fmt.score_cell(row.get("score"))),
             Text(sanitize(row.get("verdict"))), Text(sanitize(row.get("proto"))),
-            Text(fmt.endpoint(row.get("src_addr"), row.get("src_port"))), Text("\u2192"),
-            Text(fmt.endpoint(row.get("dst_addr"), row.get("dst_port"))),
+            Text(fmt.endpoint(row.get("src_addr"), row.get("src_port"), row.get("proto"))), Text("\u2192"),
+            Text(fmt.endpoint(row.get("dst_addr"), row.get("dst_port"), row.get("proto"))),
             Text(fmt.compact(row.get("packets")) + "p"), Text(fmt.compact(row.get("bytes")) + "B"),
         )
     return grid
@@ -114,12 +114,22 @@ _SCOPE_TEXT = {
 }
 
 
-def render_explanation(detail: dict) -> tuple[Group, Group | None]:
+def render_explanation(detail: dict, *, recomputed: bool = False) -> tuple[Group, Group | None]:
     """engine.detect.detector.Detector.explain()'s dict as (the verdict, rules fired, class probabilities
-    with bars, nearest labelled neighbours, unknown keys generically; the features)."""
+    with bars, nearest labelled neighbours, unknown keys generically; the features).
+
+    `recomputed`: the flow's verdict and probabilities from scoring time are shown above it,
+    so a recomputation (on the window context kept now) shows neither, only what scoring
+    did not keep: features and nearest training flows."""
     parts: list = []
     head = Text()
-    head.append("Detector\n", style="bold underline")
+    if recomputed:
+        head.append("Features and nearest training flows", style="bold underline")
+        head.append(" (recomputed now: the window context is still kept)\n", style="dim")
+        detail = {k: v for k, v in detail.items()
+                  if k not in ("verdict", "score", "probabilities", "outlier_percentile", "outlier")}
+    else:
+        head.append("Detector\n", style="bold underline")
     if "verdict" in detail or "score" in detail:
         head.append(f"  verdict {sanitize(detail.get('verdict'))}  score {_value(detail.get('score'))}")
     if detail.get("outlier_percentile") is not None:
@@ -199,10 +209,16 @@ class FlowScreen(FeedbackActions, Screen):
     def on_mount(self) -> None:
         self.view_changed()
         self.query_one(VerticalScroll).focus()
+        explain = self.query_one("#explain", Static)
         if self.app.current_explainer() is None:
-            self.query_one("#explain", Static).update(
-                Text("detector detail: not available (no model loaded)", style="dim")
-            )
+            explain.update(Text("detector detail: not available (no model loaded)", style="dim"))
+        elif self.row.get("why") and not self.app.models.in_context(self.row):
+            # Recomputing now, without the flows of this flow's windows, would give other
+            # features and maybe another verdict: say what is missing instead.
+            explain.update(Text(
+                "Features and nearest training flows: not shown. They need this flow's window "
+                "context (the flows around it), which is kept only for the last minute of flow "
+                "time; the verdict and the reasons above are from scoring time.", style="dim"))
         else:
             self._explain()
 
@@ -218,7 +234,7 @@ class FlowScreen(FeedbackActions, Screen):
     def _fields(self) -> Group:
         """Every field of the row (canonical columns, score, then any features), two per line."""
         canonical = [c for c in FLOW_COLUMNS if c in self.row]
-        extra = [c for c in self.row if c not in FLOW_COLUMNS and c not in ("reasons",)]
+        extra = [c for c in self.row if c not in FLOW_COLUMNS and c not in ("reasons", "why")]
         names = canonical + extra
         grid = Table.grid(padding=(0, 1), expand=True)
         for _ in range(2):
@@ -234,6 +250,15 @@ class FlowScreen(FeedbackActions, Screen):
     def _why(self) -> Text:
         text = Text()
         text.append("Why\n", style="bold underline")
+        why = self.row.get("why")
+        if why:  # kept from scoring time (engine.detect.explain): the verdict's own evidence
+            chances = ", ".join(f"{sanitize(c)} {p:.2f}" for c, p in probabilities(why).items())
+            text.append(f"  {sanitize(self.row.get('verdict'))}, score {float(self.row.get('score') or 0):.2f}",
+                        style="bold")
+            text.append(f" as scored ({chances})\n", style="dim")
+            for sentence in sentences(why):
+                text.append(f"  \u2022 {sanitize(sentence)}\n")
+            text.append("  reasons:\n", style="dim")
         reasons = sanitize(self.row.get("reasons"))
         for part in [p.strip() for p in reasons.split(";") if p.strip()] or ["(no reason given)"]:
             text.append(f"  \u2022 {part}\n")
@@ -315,7 +340,7 @@ class FlowScreen(FeedbackActions, Screen):
         elif not message.detail:
             widget.update(Text("Detector: (no detail)", style="dim"))
         elif isinstance(message.detail, dict):
-            head, features = render_explanation(message.detail)
+            head, features = render_explanation(message.detail, recomputed=bool(self.row.get("why")))
             widget.update(head)
             if features is not None:
                 self.query_one("#features", Static).update(features)

@@ -29,6 +29,7 @@ class FlowsScreen(FeedbackActions, TableScreen):
     ID_COLUMN = "flow_id"
     DEFAULT_SORT = SortKey("score", descending=True)
     BINDINGS = keys.FLOWS
+    incident: dict | None = None  # the incident whose flows these are (IncidentFlowsScreen)
 
     def compose(self) -> ComposeResult:
         yield Static(id="title")
@@ -74,7 +75,9 @@ class FlowsScreen(FeedbackActions, TableScreen):
         # Moving away from the top by hand ends follow mode, as a pager's tail mode does.
         if self.follow and event.index > 0:
             self.follow = False
-            self.update_title()
+        if event.index == 0:
+            self.new_above = 0  # the top is in sight: nothing is new above
+        self.update_title()
         self.update_reason()
 
     # ---- lines around the table --------------------------------------------------------
@@ -90,7 +93,7 @@ class FlowsScreen(FeedbackActions, TableScreen):
         if row:
             text.append("\u25b8 ", style="bold")
             text.append(sanitize(row.get("reasons")) or "(no reason given)")
-            text.append(f"  [{fmt.stamp(row.get('ts_first'))} {fmt.duration(row.get('duration'))}s]", style="dim")
+            text.append(f"  [{fmt.stamp(row.get('ts_first'))} {fmt.span(row.get('duration'))}]", style="dim")
         self.query_one("#reason", Static).update(text)
 
     def update_title(self) -> None:
@@ -98,17 +101,24 @@ class FlowsScreen(FeedbackActions, TableScreen):
         text = Text(no_wrap=True, overflow="ellipsis")
         text.append(" flowtriage ", style="bold reverse")
         if app.paused:
-            behind = app.updates_behind
-            text.append(f" PAUSED +{behind} " if behind else " PAUSED ", style="bold reverse")
+            behind = app.flows_behind
+            text.append(f" PAUSED +{behind:,} flows " if behind else " PAUSED ", style="bold reverse")
         else:
             text.append(" LIVE ", style="bold")
         if self.follow:
             text.append(" FOLLOW ", style="bold")
         shown, total = len(self.table.view), (app.snapshot.flows.height if app.snapshot else 0)
-        text.append(f" {shown:,}/{total:,} flows ")
+        incident = self.incident
+        if incident is not None:
+            # shown/all: the view holds the incident's retained flows, the incident counts all
+            text.append(f" {shown:,}/{int(incident.get('flows') or 0):,} flows of ")
+            text.append(f"{sanitize(incident.get('class'))}: {sanitize(incident.get('summary'))} ", style="bold")
+        else:
+            text.append(f" {shown:,}/{total:,} flows ")
         if self.filter_text:
             text.append(" filter: ", style="dim")
             text.append(sanitize(self.filter_text), style="bold")
+        text.append_text(self.title_marks())
         text.append(f"  {sanitize(app.subtitle)}", style="dim")
         empty = sanitize(app.feed_status) or "waiting for flows\u2026"
         if self.table.empty_text != empty:

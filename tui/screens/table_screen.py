@@ -6,10 +6,12 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 import polars as pl
+from rich.text import Text
 from textual import on, work
 from textual.screen import Screen
 from textual.worker import Worker, WorkerState, get_current_worker
 
+from engine.filters.language import FilterError
 from engine.live.snapshot import Snapshot
 from tui.columns import Column
 from tui.filter_bar import FilterBar
@@ -34,7 +36,11 @@ class TableScreen(Screen):
         self.sort = self.DEFAULT_SORT
         self.filter_text = ""
         self.predicate: pl.Expr | None = None
+        self.scope: pl.Expr | None = None  # always applied, under any filter (one incident's flows)
         self.follow = False
+        self.new_above = 0  # shown as "N new above" while the cursor is away from the top
+        self._known: pl.Series | None = None  # the ids on screen when the cursor left the top
+        self._to_top = False  # a sort was asked for: the cursor goes to the top
         self._generation = 0
         self._shown_version = -1
 
@@ -77,10 +83,19 @@ class TableScreen(Screen):
         if snapshot is None:
             return
         self._generation += 1
-        self._build(self.frame_of(snapshot), self.sort, self.predicate, self.threshold(snapshot), snapshot.version, self._generation)
+        predicate = self.predicate
+        if self.scope is not None:
+            predicate = self.scope if predicate is None else self.scope & predicate
+        frame = self.frame_of(snapshot)
+        at_top = self.follow or self._to_top or self.table.cursor == 0
+        if at_top or self._known is None:
+            self._known = frame.get_column(self.ID_COLUMN) if self.ID_COLUMN in frame.columns else None
+        known = None if at_top else self._known
+        self._build(frame, self.sort, predicate, self.threshold(snapshot), snapshot.version, self._generation,
+                    known, self.table.cursor_key)
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="view", description="sort and filter")
-    def _build(self, frame, sort, predicate, threshold, version, generation) -> None:
+    def _build(self, frame, sort, predicate, threshold, version, generation, known=None, cursor_key=None) -> None:
         needed = {c.key: c.sort_by for c in self.COLUMNS}[sort.column]
         if needed not in frame.columns or self.ID_COLUMN not in frame.columns:
             # e.g. the pipeline's first snapshot, before any source summary exists
@@ -90,14 +105,22 @@ class TableScreen(Screen):
             frame, self.COLUMNS, sort, id_column=self.ID_COLUMN,
             predicate=predicate, threshold=threshold, version=version,
         )
+        new_above = 0
+        if known is not None:  # rows above the cursor's row that were not there when it left the top
+            position = view.index_of(cursor_key)
+            if position:
+                above = frame.get_column(self.ID_COLUMN).gather(view.order.slice(0, position))
+                new_above = int((~above.is_in(known.implode())).sum())
         if not get_current_worker().is_cancelled:
-            self.post_message(ViewReady(view, generation))
+            self.post_message(ViewReady(view, generation, new_above))
 
     def on_view_ready(self, message: ViewReady) -> None:
         if message.generation != self._generation:
             return  # an answer to a request that a newer one replaced
         self.table.set_sort(self.sort)
-        self.table.set_view(message.view, follow=self.follow)
+        self.table.set_view(message.view, follow=self.follow or self._to_top)
+        self._to_top = False
+        self.new_above = 0 if self.table.cursor == 0 else message.new_above
         self._shown_version = message.view.version
         self.view_changed()
 
@@ -114,20 +137,37 @@ class TableScreen(Screen):
             # Numbers and times read best largest/newest first; names alphabetically.
             text = {c.key: c for c in self.COLUMNS}[column].align == "left" and column not in ("time", "score", "first", "last")
             self.sort = SortKey(column, descending=not text)
-        self.table.set_sort(self.sort)
-        self.request_view()
+        self._sorted()
 
     def action_sort_next(self) -> None:
         keys = [c.key for c, _ in self.table.visible_columns] or [c.key for c in self.COLUMNS]
         position = keys.index(self.sort.column) if self.sort.column in keys else -1
         self.sort = SortKey(keys[(position + 1) % len(keys)], self.sort.descending)
-        self.table.set_sort(self.sort)
-        self.request_view()
+        self._sorted()
 
     def action_sort_reverse(self) -> None:
         self.sort = self.sort.reversed()
+        self._sorted()
+
+    def _sorted(self) -> None:
+        """After a sort the cursor goes to the top: the screen shows what the order puts first
+        (a sort by time, newest first, shows the newest rows, not the old cursor's page)."""
+        self._to_top = True
         self.table.set_sort(self.sort)
         self.request_view()
+
+    def title_marks(self) -> Text:
+        """What the title says about the view beyond its rows: the sort when its column is not
+        on screen (narrow terminals drop columns), and how many rows arrived above the cursor."""
+        text = Text()
+        shown = {c.key for c, _ in self.table.visible_columns}
+        if shown and self.sort.column not in shown:
+            header = {c.key: c.header.strip() for c in self.COLUMNS}[self.sort.column]
+            arrow = "\u25bc" if self.sort.descending else "\u25b2"
+            text.append(f" sorted by {header} {arrow} ", style="bold")
+        if self.new_above and not self.follow:
+            text.append(f" \u25b2 {self.new_above:,} new above (g: top) ", style="bold reverse")
+        return text
 
     # ---- filtering ---------------------------------------------------------------------
 
@@ -142,11 +182,11 @@ class TableScreen(Screen):
         text = text.strip()
         try:
             predicate = self.compile_filter(text) if text else None
-        except Exception as exc:  # FilterError from the rules compiler, or a sources filter
-            position = getattr(exc, "position", None)
-            if not self.filter_bar.is_open:
-                self.filter_bar.open(text)
-            self.filter_bar.show_error(position, getattr(exc, "reason", None) or str(exc))
+        except FilterError as exc:  # the nfdump filter compiler says where and why
+            self._filter_refused(text, exc.position, exc.reason or str(exc))
+            return False
+        except Exception as exc:  # noqa: BLE001 - any other filter's error, shown, not fatal
+            self._filter_refused(text, None, str(exc))
             return False
         self.filter_text = text
         self.predicate = predicate
@@ -155,6 +195,11 @@ class TableScreen(Screen):
         self.request_view()
         self.view_changed()
         return True
+
+    def _filter_refused(self, text: str, position: int | None, reason: str) -> None:
+        if not self.filter_bar.is_open:
+            self.filter_bar.open(text)
+        self.filter_bar.show_error(position, reason)
 
     @on(FilterBar.Submitted)
     def _filter_submitted(self, event: FilterBar.Submitted) -> None:

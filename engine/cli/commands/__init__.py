@@ -9,6 +9,7 @@ COMMAND_HELP: dict[str, str] = {
     "score": "score dumps and write the suspicious flows (or all) to a file",
     "train": "train a model from rule labels, analyst labels and an optional labels file",
     "eval": "score dumps and compare with ground truth (confusion matrix, F1, ROC AUC, precision@n)",
+    "incidents": "group the flagged flows of dumps into incidents (attack episodes)",
     "sources": "per-source summary of scored dumps (flows, bytes, peers, ports, suspicion)",
     "watch": "watch a directory of rotating dumps (the TUI, or --headless)",
     "demo": "the TUI on bundled sample dumps replayed as rotations (a first look)",

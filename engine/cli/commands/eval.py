@@ -27,7 +27,7 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     parser.add_argument("paths", nargs="+", metavar="PATH", help="dump files or directories")
     parser.add_argument(
         "--truth", required=True, action="append", metavar="CSV",
-        help="labels file (DESIGN.md format); repeatable, a later file wins where two overlap",
+        help="labels file (CSV: label plus file,line or ts_first,src_addr,src_port,dst_addr,dst_port,proto; see README's Labels files); repeatable, a later file wins where two overlap",
     )
     add_model_option(parser)
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
@@ -59,14 +59,23 @@ def run(args: argparse.Namespace, config: Config) -> int:
             "file names (dump name without directory or .gz) or the flow key columns"
         )
     report = evaluate(truth_all, pl.concat(verdict), pl.concat(score), n=tuple(args.n or (100, 1000)))
+    # Files the model was trained on (its sidecar lists them) make these figures in-sample:
+    # how well it remembers, not how well it detects; say so wherever they are printed.
+    trained_on = set(meta.get("files") or ())
+    seen = [p.name for p in paths if p.name in trained_on]
     extra_figures = _scope_figures(truth_all, pl.concat(verdict), pl.concat(dns), pl.concat(out), meta)
     if args.json:
         body = report.to_dict() | extra_figures
+        body["in_sample_files"] = seen
         body["model"] = {"path": str(model), "version": meta.get("version"), "sha256": meta.get("sha256")}
         body["files"] = [p.name for p in paths]
         print(json.dumps(body, indent=2))
     else:
         print(f"model {inert(model)} (version {inert(meta.get('version') or '-')}), {len(paths)} file(s)")
+        if seen:
+            print(f"IN-SAMPLE: the model was trained on {len(seen)} of these {len(paths)} file(s) "
+                  f"({inert(', '.join(seen[:3]))}{', ...' if len(seen) > 3 else ''}); these figures say "
+                  "how well it remembers its training data, not how well it detects new traffic")
         print(format_report(report), end="")
         print(_format_scope_figures(extra_figures), end="")
     return 0

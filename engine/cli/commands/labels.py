@@ -1,6 +1,6 @@
 """`flowtriage labels list|export|import`: the analysts' labels on the command line.
 
-Export writes DESIGN.md's labels-file format (`label`, `file, line`, the FLOW_KEY columns) plus
+Export writes the labels-file format (README "Labels files") (`label`, `file, line`, the FLOW_KEY columns) plus
 provenance (who, at, scope, note, model_version, verdict), so it joins back to flows on either
 key set and moves labels between machines and into `eval --truth` / `train --labels`.
 """

@@ -6,11 +6,17 @@ import argparse
 
 import polars as pl
 
-from engine.cli.commands.support import add_model_option, add_quiet_option, scored_run
+from engine.cli.commands.support import (
+    add_model_option,
+    add_quiet_option,
+    refuse_no_flows,
+    scored_run,
+)
 from engine.cli.console import inert, say, stderr_console
 from engine.config.settings import Config
 from engine.core.output import FORMATS, FrameWriter, check_output
 from engine.core.schema import SCORED_SCHEMA
+from engine.detect.incidents import IncidentTracker
 
 
 def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
@@ -20,7 +26,8 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
         help="score dumps and write the suspicious flows (or all) to a file",
         description="Score nfdump text dumps (files or directories, read in name order with "
         "window context carried across rotations) and write the canonical columns plus "
-        "score, verdict and reasons.",
+        "score, verdict, reasons and incident (the id of the flow's incident, see "
+        "`flowtriage incidents`; empty for flows in none).",
     )
     parser.add_argument("paths", nargs="+", metavar="FILE", help="dump files or directories")
     parser.add_argument(
@@ -40,15 +47,20 @@ def run(args: argparse.Namespace, config: Config) -> int:
         check_output(args.output)
     run_ = scored_run(args, config, console, analyst_labels=True)
     threshold = run_.threshold
-    total = flagged = 0
+    # the incident of each flagged flow, as `flowtriage incidents` groups them
+    tracker = IncidentTracker(threshold)
+    total = flagged = skipped = 0
     per_file: dict[object, list[int]] = {}  # a big file comes in chunks: one line per file
     # each chunk is written as it is scored: memory follows the chunk, not the input
-    with FrameWriter(args.output, SCORED_SCHEMA) as out:
+    with FrameWriter(args.output, {**SCORED_SCHEMA, "incident": pl.String()}) as out:
         for item, scored in run_.items:
+            ids, _events = tracker.add(scored)
+            scored = scored.with_columns(ids)
             suspicious = scored.filter(pl.col("score") >= threshold)
             out.append(scored if args.all else suspicious)
             total += scored.height
             flagged += suspicious.height
+            skipped += len(item.skipped)
             counts = per_file.setdefault(item.path, [0, 0, 0])
             counts[0] += scored.height
             counts[1] += suspicious.height
@@ -60,6 +72,7 @@ def run(args: argparse.Namespace, config: Config) -> int:
                     f"{inert(item.path.name)}: {n} flows, {s} suspicious"
                     + (f", {k} lines skipped" if k else ""),
                 )
+        refuse_no_flows(run_.paths, total, skipped)  # inside: the writer drops its output
     say(
         console,
         f"{total} flows in {len(run_.paths)} file(s), {flagged} at score >= {threshold:g}; "

@@ -15,6 +15,7 @@ from engine.batch.run import ScoredRun
 from engine.batch.run import scored_run as _scored_run
 from engine.cli.console import file_progress, say, stderr_console
 from engine.config.settings import Config
+from engine.core.errors import UserError
 
 
 def add_model_option(parser: argparse.ArgumentParser) -> None:
@@ -57,3 +58,14 @@ def scored_run(
         args.paths, config, model=args.model, analyst_labels=analyst_labels,
         warn=lambda line: console.print(Text(line)), wrap=progress,
     )
+
+
+def refuse_no_flows(paths: list[Path], flows: int, skipped: int) -> None:
+    """A run that read files but found not one flow in them (README.md in a dump directory,
+    a binary nfcapd file) is a mistake to say, not an empty result to write with exit 0."""
+    if flows == 0 and skipped > 0:
+        names = ", ".join(p.name for p in paths[:3]) + (f" and {len(paths) - 3} more" if len(paths) > 3 else "")
+        raise UserError(
+            f"no flows in {names}: every one of {skipped:,} lines was skipped; are these nfdump "
+            "text dumps (nfdump -r FILE -o extended > FILE.txt)?"
+        )

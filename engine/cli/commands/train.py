@@ -34,7 +34,7 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     parser.add_argument("-o", "--output", required=True, metavar="MODEL", help="model file to write (.skops)")
     parser.add_argument(
         "--labels", action="append", metavar="CSV",
-        help="labels file (DESIGN.md format); repeatable, a later file wins where two overlap",
+        help="labels file (CSV: label plus file,line or ts_first,src_addr,src_port,dst_addr,dst_port,proto; see README's Labels files); repeatable, a later file wins where two overlap",
     )
     store = parser.add_mutually_exclusive_group()
     store.add_argument(

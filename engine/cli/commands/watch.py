@@ -83,9 +83,14 @@ def run_headless(session: Session, out: str) -> int:
 
     previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
-        from engine.live.sink import JsonlSink  # late: start-up time, as in session_of
+        from engine.live.sink import (  # late: start-up time, as in session_of
+            EventSink,
+            JsonlSink,
+            incidents_path,
+        )
 
-        pipeline, _scorer = session.open(sink=JsonlSink(out))
+        events = incidents_path(out)
+        pipeline, _scorer = session.open(sink=JsonlSink(out), incident_sink=EventSink(events))
     except BaseException:
         for s, handler in previous.items():
             signal.signal(s, handler)
@@ -99,6 +104,7 @@ def run_headless(session: Session, out: str) -> int:
         print(
             f"flowtriage watch: watching {inert(str(directory))} "
             f"({config.watch.observer} observer, output {inert(out)}, "
+            f"incidents {inert(str(events))}, "
             f"state {inert(str(pipeline.state.path))})",
             file=sys.stderr, flush=True,
         )
