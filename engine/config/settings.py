@@ -235,8 +235,13 @@ def rule_problem(name: str, label: str, filter_text: str, severity: float) -> st
     if not filter_text.strip():
         # nfdump reads an empty filter as "match everything": never what a rule means.
         return "empty filter"
+    return _filter_problem(filter_text)
+
+
+def _filter_problem(text: str) -> str | None:
+    """A filter that does not compile: the compiler's message, with its caret and position."""
     try:
-        compile_filter(filter_text)
+        compile_filter(text)
     except FilterError as exc:
         return f"bad filter: {exc}"
     return None
@@ -315,11 +320,7 @@ def _scope_filter(v: str) -> str | None:
     every flow."""
     if not v.strip():
         return 'empty filter (use "any" to give every flow a DNS verdict)'
-    try:
-        compile_filter(v)
-    except FilterError as exc:
-        return f"bad filter: {exc}"
-    return None
+    return _filter_problem(v)
 
 
 def _whole(v: int) -> str | None:
