@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import signal
 import sys
-import threading
 import time
 from datetime import datetime
 from pathlib import Path
@@ -76,10 +75,13 @@ def run(args: argparse.Namespace, config: Config) -> int:
 def run_headless(session: Session, out: str) -> int:
     # A stop asked for while the model loads (seconds) is honoured once it has: the handler
     # goes in first, so a service manager's SIGTERM at start-up ends the watcher cleanly.
-    stopping = threading.Event()
+    # The handler only flips a flag: it runs on the main thread between two bytecodes, and
+    # anything that takes a lock there (threading.Event.set while the loop sits in
+    # Event.wait) can deadlock on the lock the interrupted code holds. Seen in CI.
+    stopping: list[int] = []
 
     def on_signal(signum, frame):
-        stopping.set()
+        stopping.append(signum)
 
     previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
@@ -109,8 +111,9 @@ def run_headless(session: Session, out: str) -> int:
             file=sys.stderr, flush=True,
         )
         last_status = time.monotonic()
-        while not stopping.is_set() and pipeline.error is None:
-            if stopping.wait(0.2):  # messages reach the log within 0.2 s of being said
+        while not stopping and pipeline.error is None:
+            time.sleep(0.2)  # messages reach the log within 0.2 s of being said
+            if stopping:
                 break
             shown = _messages(pipeline, shown)
             if time.monotonic() - last_status >= STATUS_EVERY:
