@@ -20,8 +20,6 @@ from typing import Any
 
 import platformdirs
 
-from engine.filters.language import FilterError, compile_filter
-
 APP_NAME = "flowtriage"
 
 # The closed vocabularies of the config, here so that every value is checked at load and the
@@ -240,6 +238,10 @@ def rule_problem(name: str, label: str, filter_text: str, severity: float) -> st
 
 def _filter_problem(text: str) -> str | None:
     """A filter that does not compile: the compiler's message, with its caret and position."""
+    # Late (start-up time): the filter compiler imports polars (~0.1 s), which `flowtriage
+    # --help` and a config without filters to check must not pay for.
+    from engine.filters.language import FilterError, compile_filter
+
     try:
         compile_filter(text)
     except FilterError as exc:
