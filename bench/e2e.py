@@ -215,6 +215,14 @@ def time_seed(corpus: Path, scaler, knn, sample: int) -> tuple[float, int, str]:
     return total, len(X), note
 
 
+def _has_command(checkout: Path, first_arg: str) -> bool:
+    """Whether an older checkout has this command (it may predate it)."""
+    if first_arg.startswith("-"):
+        return True
+    return any((checkout / "engine" / sub / f"{first_arg}.py").exists()
+               for sub in ("commands", "cli/commands"))
+
+
 def startup(config: Path, tmp: Path, corpus: Path, baseline: Path | None) -> None:
     one = tmp / "one.csv"
     first = sorted(corpus.iterdir())[0].read_bytes().split(b"\n")
@@ -228,7 +236,7 @@ def startup(config: Path, tmp: Path, corpus: Path, baseline: Path | None) -> Non
     for name, argv in cases:
         wall, cpu, rss = median_of(5, [FLOWTRIAGE, *argv])
         line = f"  {name:<28} {wall:6.3f} s wall  {cpu:6.3f} s cpu  {rss / 1024:5.0f} MB peak"
-        if baseline is not None:
+        if baseline is not None and _has_command(baseline, argv[0]):
             bwall, bcpu, _ = median_of(5, [sys.executable, "-m", "engine", *argv], cwd=baseline)
             line += f"   | baseline {bwall:6.3f} s wall  {bcpu:6.3f} s cpu"
         print(line, flush=True)
