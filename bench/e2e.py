@@ -97,12 +97,14 @@ def build_real_corpus(nfcapd: Path, copies: int = 8) -> Path | None:
     return out
 
 
-def bench_config(tmp: Path) -> Path:
-    """The repository's config with the label store in an empty temporary file and UTC times,
-    so that the figures do not depend on this machine's labels or zone."""
-    text = (ROOT / "config.toml").read_text()
+def bench_config(tmp: Path, checkout: Path = ROOT) -> Path:
+    """A checkout's config with the label store in an empty temporary file and UTC times,
+    so that the figures do not depend on this machine's labels or zone (a baseline gets its
+    own: an older flowtriage refuses sections it does not know)."""
+    text = (checkout / "config.toml").read_text()
     text = text.replace('db = ""', f'db = "{tmp / "labels.sqlite"}"', 1)
     text = text.replace('timezone = "local"', 'timezone = "UTC"', 1)
+    tmp.mkdir(parents=True, exist_ok=True)
     path = tmp / "config.toml"
     path.write_text(text)
     return path
@@ -145,14 +147,15 @@ def time_score(corpus: Path, config: Path, tmp: Path, runs: int, baseline: Path 
     run by run so that both see the same load."""
     import polars as pl
 
-    variants = {"ours": ([FLOWTRIAGE], None)}
+    variants = {"ours": ([FLOWTRIAGE], None, config)}
     if baseline is not None:
-        variants["baseline"] = ([sys.executable, "-m", "engine"], baseline)
+        variants["baseline"] = ([sys.executable, "-m", "engine"], baseline,
+                                bench_config(tmp / "baseline", baseline))
     results: dict[str, list[tuple[float, float, int]]] = {k: [] for k in variants}
     for _ in range(runs):
-        for name, (cmd, cwd) in variants.items():
+        for name, (cmd, cwd, cfg) in variants.items():
             out = tmp / f"{corpus.name}-{name}.parquet"
-            results[name].append(run_timed([*cmd, *score_argv(corpus, config, out)], cwd=cwd))
+            results[name].append(run_timed([*cmd, *score_argv(corpus, cfg, out)], cwd=cwd))
     figures = {}
     for name, rs in results.items():
         n = pl.scan_parquet(tmp / f"{corpus.name}-{name}.parquet").select(pl.len()).collect().item()
